@@ -54,6 +54,11 @@ static int ensure(struct cm_buf *b, size_t extra)
     return CM_OK;
 }
 
+int cm_buf_reserve(struct cm_buf *b, size_t n)
+{
+    return ensure(b, n);
+}
+
 int cm_buf_append(struct cm_buf *b, const void *p, size_t n)
 {
     int rc = ensure(b, n);

@@ -33,6 +33,7 @@
 #define CMD_CANCEL 4
 #define HEAD_MAX (64 * 1024)
 #define SCAN_MS 100
+#define EASY_POOL 64
 
 struct cm_httpc_xfer {
     atomic_int refs;
@@ -45,6 +46,9 @@ struct cm_httpc_xfer {
     CURL *easy;
     struct curl_slist *hdrs;
     char *body;
+    size_t body_len;
+    char *url, *method, *proxy; /* owned copies, used when the I/O thread sets up the easy */
+    long connect_ms, total_ms;
     struct cm_httpc_cbs cbs;
     void *ud;
     char *log_id;
@@ -73,6 +77,8 @@ struct cm_httpc {
     int64_t last_scan;
     struct cm_httpc_xfer *active;
     atomic_uint n_active;
+    CURL *pool[EASY_POOL]; /* idle easy handles for reuse (I/O thread only) */
+    unsigned npool;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -101,6 +107,9 @@ static void xfer_free(struct cm_httpc_xfer *x)
         curl_easy_cleanup(x->easy);
     curl_slist_free_all(x->hdrs);
     cm_free(x->body);
+    cm_free(x->url);
+    cm_free(x->method);
+    cm_free(x->proxy);
     cm_free(x->log_id);
     cm_buf_cleanup(&x->head);
     cm_buf_cleanup(&x->bodybuf);
@@ -203,12 +212,38 @@ static void finish(struct cm_httpc_xfer *x, int rc, const char *why)
         cm_log_debug(x->log_id, "httpc: transfer failed: %s (%s)", cm_err_str(rc), r.error);
     if (x->cbs.on_done)
         x->cbs.on_done(x, &r, x->ud);
+    if (x->easy) { /* keep the handle (and its buffers) for the next transfer */
+        if (c->npool < EASY_POOL)
+            c->pool[c->npool++] = x->easy;
+        else
+            curl_easy_cleanup(x->easy);
+        x->easy = NULL;
+    }
     cm_httpc_xfer_unref(x); /* httpc's own reference */
 }
+
+static int setup_easy(struct cm_httpc_xfer *x);
 
 static void start_xfer(struct cm_httpc *c, struct cm_httpc_xfer *x)
 {
     CURLMcode mc;
+    int rc;
+
+    if (c->npool) {
+        x->easy = c->pool[--c->npool];
+        curl_easy_reset(x->easy);
+    } else {
+        x->easy = curl_easy_init();
+    }
+    if (!x->easy) {
+        finish(x, CM_ERR_NOMEM, "cannot create a transfer");
+        return;
+    }
+    rc = setup_easy(x);
+    if (rc) {
+        finish(x, rc, "cannot set up the transfer");
+        return;
+    }
     x->t_start = x->t_last = c->now;
     mc = curl_multi_add_handle(c->multi, x->easy);
     if (mc != CURLM_OK) {
@@ -275,6 +310,12 @@ static size_t header_cb(char *p, size_t sz, size_t nm, void *ud)
         if (x->status >= 200 && !x->got_head) {
             struct cm_httpc_head h = {x->status, x->head.data ? x->head.data : "", x->head.len};
             x->got_head = 1;
+            if (!x->cbs.on_data) { /* buffered: size the body buffer from Content-Length once */
+                curl_off_t cl = -1;
+                curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+                if (cl > 0 && (size_t)cl <= x->max_response)
+                    cm_buf_reserve(&x->bodybuf, (size_t)cl);
+            }
             if (x->cbs.on_head && (rc = x->cbs.on_head(x, &h, x->ud)) != CM_OK) {
                 x->fail_rc = rc;
                 return 0;
@@ -370,6 +411,8 @@ static void read_info(struct cm_httpc *c)
             rc = x->fail_rc;
         else if (res == CURLE_OPERATION_TIMEDOUT)
             rc = CM_ERR_TIMEOUT;
+        else if (res == CURLE_FILESIZE_EXCEEDED) /* Content-Length over max_response */
+            rc = CM_ERR_LIMIT;
         else
             rc = CM_ERR_UPSTREAM;
         finish(x, rc, res == CURLE_OK ? NULL : (x->errbuf[0] ? x->errbuf : curl_easy_strerror(res)));
@@ -508,6 +551,8 @@ void cm_httpc_free(struct cm_httpc *c)
             cm_log_error(NULL, "httpc: eventfd write: %s", strerror(errno));
         pthread_join(c->thr, NULL);
     }
+    for (unsigned i = 0; i < c->npool; i++)
+        curl_easy_cleanup(c->pool[i]);
     if (c->multi)
         curl_multi_cleanup(c->multi);
     if (c->epfd >= 0)
@@ -517,33 +562,19 @@ void cm_httpc_free(struct cm_httpc *c)
     cm_free(c);
 }
 
-static int setup_easy(struct cm_httpc_xfer *x, const struct cm_httpc_request *rq)
+/* Sets every option of a fresh or reset easy handle (I/O thread). */
+static int setup_easy(struct cm_httpc_xfer *x)
 {
     CURL *e = x->easy;
-    const char *method = rq->method;
+    const char *method = x->method;
     CURLcode cc = CURLE_OK;
 
-    for (size_t i = 0; i < rq->n_headers; i++) {
-        struct curl_slist *n = curl_slist_append(x->hdrs, rq->headers[i]);
-        if (!n)
-            return CM_ERR_NOMEM;
-        x->hdrs = n;
-    }
-    {
-        /* no "Expect: 100-continue" round trip on POST bodies */
-        struct curl_slist *n = curl_slist_append(x->hdrs, "Expect:");
-        if (!n)
-            return CM_ERR_NOMEM;
-        x->hdrs = n;
-    }
-    if (!method)
-        method = rq->body ? "POST" : "GET";
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
         if (cc == CURLE_OK)                                                                        \
             cc = curl_easy_setopt(e, opt, val);                                                    \
     } while (0)
-    SET(CURLOPT_URL, rq->url);
+    SET(CURLOPT_URL, x->url);
     SET(CURLOPT_PRIVATE, x);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_HTTPHEADER, x->hdrs);
@@ -555,13 +586,13 @@ static int setup_easy(struct cm_httpc_xfer *x, const struct cm_httpc_request *rq
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    SET(CURLOPT_PROXY, rq->proxy ? rq->proxy : "");
-    SET(CURLOPT_CONNECTTIMEOUT_MS, rq->connect_timeout_ms > 0 ? rq->connect_timeout_ms : 10000L);
-    if (rq->total_timeout_ms > 0)
-        SET(CURLOPT_TIMEOUT_MS, rq->total_timeout_ms);
+    SET(CURLOPT_PROXY, x->proxy ? x->proxy : "");
+    SET(CURLOPT_CONNECTTIMEOUT_MS, x->connect_ms > 0 ? x->connect_ms : 10000L);
+    if (x->total_ms > 0)
+        SET(CURLOPT_TIMEOUT_MS, x->total_ms);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_response);
     if (x->body) {
-        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
         SET(CURLOPT_POSTFIELDS, x->body);
     }
     if (strcmp(method, "GET") == 0 && !x->body)
@@ -572,8 +603,21 @@ static int setup_easy(struct cm_httpc_xfer *x, const struct cm_httpc_request *rq
         SET(CURLOPT_NOBODY, 1L);
 #undef SET
     if (cc != CURLE_OK) {
-        cm_log_error(rq->log_id, "httpc: setopt: %s", curl_easy_strerror(cc));
+        cm_log_error(x->log_id, "httpc: setopt: %s", curl_easy_strerror(cc));
         return cc == CURLE_OUT_OF_MEMORY ? CM_ERR_NOMEM : CM_ERR_INVAL;
+    }
+    return CM_OK;
+}
+
+/* Copies the request's headers into x->hdrs, plus "Expect:" (no 100-continue round trip). */
+static int copy_headers(struct cm_httpc_xfer *x, const struct cm_httpc_request *rq)
+{
+    for (size_t i = 0; i <= rq->n_headers; i++) {
+        struct curl_slist *n =
+            curl_slist_append(x->hdrs, i < rq->n_headers ? rq->headers[i] : "Expect:");
+        if (!n)
+            return CM_ERR_NOMEM;
+        x->hdrs = n;
     }
     return CM_OK;
 }
@@ -597,17 +641,25 @@ int cm_httpc_start(struct cm_httpc *c, const struct cm_httpc_request *rq,
     x->first_byte_ms = rq->first_byte_timeout_ms;
     x->idle_ms = rq->idle_timeout_ms;
     cm_buf_init(&x->head, HEAD_MAX);
+    cm_buf_reserve(&x->head, 1024); /* typical response heads fit without regrowth */
     cm_buf_init(&x->bodybuf, x->max_response);
+    x->connect_ms = rq->connect_timeout_ms;
+    x->total_ms = rq->total_timeout_ms;
+    x->body_len = rq->body_len;
     rc = CM_ERR_NOMEM;
     if (rq->log_id && !(x->log_id = cm_strdup(rq->log_id)))
         goto out;
-    if (rq->body && !(x->body = cm_malloc(rq->body_len)))
+    if (!(x->url = cm_strdup(rq->url)))
+        goto out;
+    if (!(x->method = cm_strdup(rq->method ? rq->method : rq->body ? "POST" : "GET")))
+        goto out;
+    if (rq->proxy && *rq->proxy && !(x->proxy = cm_strdup(rq->proxy)))
+        goto out;
+    if (rq->body && !(x->body = cm_malloc(rq->body_len ? rq->body_len : 1)))
         goto out;
     if (rq->body && rq->body_len)
         memcpy(x->body, rq->body, rq->body_len);
-    if (!(x->easy = curl_easy_init()))
-        goto out;
-    rc = setup_easy(x, rq);
+    rc = copy_headers(x, rq);
     if (rc)
         goto out;
     if (out) {

@@ -104,26 +104,54 @@ static const char *const strong_names[] = {
     "cookie",       "code_verifier", NULL};
 static const char *const weak_names[] = {"key", "token", NULL};
 
+/* length of a quote at s: 1 for " or ', 2 for \" or \' (JSON inside a JSON string), else 0 */
+static size_t quote_len(const char *s, size_t n)
+{
+    if (n >= 1 && (s[0] == '"' || s[0] == '\''))
+        return 1;
+    if (n >= 2 && s[0] == '\\' && (s[1] == '"' || s[1] == '\''))
+        return 2;
+    return 0;
+}
+
+/*
+ * A quoted value ends at its closing quote, so it may hold spaces, or at the end of the
+ * line. After a plain quote a backslash escapes the next byte; after an escaped quote
+ * (qlen 2) the next backslash is the start of the closing \".
+ */
+static size_t quoted_value_len(const char *s, size_t n, char q, size_t qlen)
+{
+    size_t i = 0;
+    while (i < n && s[i] != '\n' && s[i] != '\r') {
+        if (qlen == 2 ? s[i] == '\\' : s[i] == q)
+            break;
+        if (qlen == 1 && s[i] == '\\' && i + 1 < n && s[i + 1] != '\n' && s[i + 1] != '\r')
+            i++;
+        i++;
+    }
+    return i;
+}
+
 /*
  * If s starts with a secret name and a separator, returns how many bytes up to and
  * including the separator (and an opening quote / spaces after it); 0 otherwise.
+ * *vq gets the length of the value's opening quote (0 if unquoted).
  */
-static size_t match_name(const char *s, size_t n)
+static size_t match_name(const char *s, size_t n, size_t *vq)
 {
     for (int pass = 0; pass < 2; pass++) {
         const char *const *names = pass ? weak_names : strong_names;
         for (size_t k = 0; names[k]; k++) {
-            size_t l = strlen(names[k]), i;
-            int quoted = 0;
+            size_t l = strlen(names[k]), i, q;
+            int quoted;
             if (!prefix_ci(s, n, names[k]))
                 continue;
             i = l;
             if (i < n && (is_word(s[i]) || s[i] == '-'))
                 continue;
-            if (i < n && (s[i] == '"' || s[i] == '\'')) {
-                quoted = 1;
-                i++;
-            }
+            q = quote_len(s + i, n - i);
+            quoted = q > 0;
+            i += q;
             while (i < n && s[i] == ' ')
                 i++;
             if (i >= n || (s[i] != ':' && s[i] != '='))
@@ -133,9 +161,8 @@ static size_t match_name(const char *s, size_t n)
             i++;
             while (i < n && s[i] == ' ')
                 i++;
-            if (i < n && (s[i] == '"' || s[i] == '\''))
-                i++;
-            return i;
+            *vq = quote_len(s + i, n - i);
+            return i + *vq;
         }
     }
     return 0;
@@ -162,7 +189,7 @@ size_t cm_log_mask(const char *src, size_t n, char *dst, size_t dstlen)
         return 0;
     while (i < n && o.len < o.cap) {
         const char *s = src + i;
-        size_t rest = n - i, m;
+        size_t rest = n - i, m, vq = 0;
         int boundary = i == 0 || !is_word(src[i - 1]);
 
         if (boundary && rest > 3 && strncmp(s, "sk-", 3) == 0 &&
@@ -194,13 +221,13 @@ size_t cm_log_mask(const char *src, size_t n, char *dst, size_t dstlen)
                 continue;
             }
         }
-        if (boundary && (m = match_name(s, rest)) > 0) {
+        if (boundary && (m = match_name(s, rest, &vq)) > 0) {
             size_t v;
             put(&o, s, m);
             i += m;
             if (prefix_ci(src + i, n - i, "bearer ") || prefix_ci(src + i, n - i, "basic "))
                 continue; /* the Bearer rule takes the value */
-            v = value_len(src + i, n - i);
+            v = vq ? quoted_value_len(src + i, n - i, src[i - 1], vq) : value_len(src + i, n - i);
             if (v)
                 put_masked(&o, src + i, v);
             i += v;
@@ -332,8 +359,14 @@ void cm_log_write(enum cm_log_level lvl, const char *rid, const char *fmt, ...)
     len = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
     len += (size_t)snprintf(line + len, sizeof line - len, ".%03ldZ %s ", (long)tv.tv_usec / 1000,
                             level_names[lvl]);
-    if (rid)
+    if (rid) {
+        size_t start = len;
         len += (size_t)snprintf(line + len, sizeof line - len, "[%.40s] ", rid);
+        /* a request id may come from a client header: it must not break the line */
+        for (size_t k = start + 1; k + 2 < len; k++)
+            if ((unsigned char)line[k] < 0x20 || line[k] == 0x7f)
+                line[k] = '?';
+    }
     /* escape control bytes so one event is one line */
     for (size_t k = 0; k < ml && len < CM_LOG_LINE_MAX; k++) {
         unsigned char c = (unsigned char)masked[k];

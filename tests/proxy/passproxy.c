@@ -120,6 +120,10 @@ static int on_head(struct cm_httpc_xfer *x, const struct cm_httpc_head *h, void 
         if (cm_httpd_reply_stream(j->req, (unsigned)h->status, j->ctype, j->pipe) != CM_OK)
             return CM_ERR_CLOSED;
         cm_httpd_add_header(j->req, "Cache-Control", "no-cache");
+    } else {
+        const char *cl = cm_httpc_head_get(h, "content-length");
+        if (cl) /* buffered reply: one allocation of the announced size */
+            cm_buf_reserve(&j->body, strtoul(cl, NULL, 10));
     }
     return CM_OK;
 }

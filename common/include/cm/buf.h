@@ -26,6 +26,8 @@ void cm_buf_init(struct cm_buf *b, size_t max);
 void cm_buf_cleanup(struct cm_buf *b);
 /** Sets len to 0, keeps the storage. */
 void cm_buf_reset(struct cm_buf *b);
+/** Makes room for @p n more bytes without appending (up to max). CM_ERR_LIMIT, CM_ERR_NOMEM. */
+int cm_buf_reserve(struct cm_buf *b, size_t n);
 /** Appends @p n bytes. CM_ERR_LIMIT past max, CM_ERR_NOMEM; on error nothing changes. */
 int cm_buf_append(struct cm_buf *b, const void *p, size_t n);
 /** Appends a C string. */

@@ -3,8 +3,8 @@
  * log.h - one line per event, levels, request ids, secrets masked.
  *
  * Line format: "2026-11-22T03:30:00.123Z INFO  [rid] message\n". Newlines inside the
- * message are written as "\n" so every event stays one line. Lines longer than
- * CM_LOG_LINE_MAX are cut and end in "...".
+ * message are written as "\n" (control bytes in the request id become '?') so every
+ * event stays one line. Lines longer than CM_LOG_LINE_MAX are cut and end in "...".
  *
  * Masking: every message passes through cm_log_mask() before it is written, so callers
  * may log headers or bodies without thinking; still, do not log secrets on purpose.
@@ -65,10 +65,12 @@ void cm_log_write(enum cm_log_level lvl, const char *rid, const char *fmt, ...)
  *  - "sk-" keys (the "sk-" stays readable);
  *  - the token after "Bearer " / "Basic " (any case);
  *  - the value after a secret-looking name followed by ':' or '=' (names and values
- *    optionally quoted): access_token, refresh_token, id_token, api_key, api-key, apikey,
- *    x-api-key, x-goog-api-key, secret, secret-key, secret_key, client_secret, password,
- *    authorization, cookie, set-cookie, code_verifier; and "key" / "token" only in the
- *    forms "key": / key= (so "unknown key: foo" stays readable);
+ *    optionally quoted; a quoted value runs to its closing quote, and \" counts as a
+ *    quote, for JSON inside JSON strings): access_token, refresh_token, id_token,
+ *    api_key, api-key, apikey, x-api-key, x-goog-api-key, secret, secret-key, secret_key,
+ *    client_secret, password, authorization, cookie, set-cookie, code_verifier; and
+ *    "key" / "token" only in the forms "key": / key= (so "unknown key: foo" stays
+ *    readable);
  *  - JWTs ("eyJ..."), Google tokens ("ya29.", "1//"), and any other run of 40 or more
  *    [A-Za-z0-9_+=-] characters that mixes letters and digits.
  * Returns the number of bytes written, excluding the NUL. Pure, thread-safe.

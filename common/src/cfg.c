@@ -1,0 +1,1009 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cfg.c - libcyaml 1.3.1 loading with located errors and unknown-key warnings, and the
+ * refcounted slot for hot reload.
+ *
+ * libcyaml 1.3.1 reports everything through its log_fn: errors at ERROR followed by a
+ * "Load: Backtrace:" (innermost first, with line/column), ignored keys only at DEBUG
+ * ("Load: Ignoring key: %s", no path). So loads run libcyaml at DEBUG with log_fn set to
+ * capture(), which follows the load from libcyaml's own trace lines - "PUSH[n]: in
+ * mapping (key)" / "POP[n]", "[key]", "Handle state in sequence", "Sequence entry: n",
+ * "  <value>" - to know the key path at every moment. From that it builds: the set of
+ * keys the document set (for defaults), a WARN with the full path for each ignored
+ * key, checks of int/bool/float scalars that 1.3.1 accepts too loosely, and one error
+ * message in the caller's words. If a future libcyaml words its trace differently the
+ * paths degrade (shorter), nothing breaks: the error text then falls back to
+ * libcyaml's own. Syntax errors are located by re-running libyaml's parser (1.3.1
+ * prints only the problem, not where it is).
+ */
+#include "cm/cfg.h"
+
+#include "cm/alloc.h"
+#include "cm/buf.h"
+#include "cm/err.h"
+#include "cm/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define MAX_DEPTH 64    /* nesting tracked for paths; deeper keys get "..." */
+#define KEY_MAX 128     /* longer keys are cut in paths */
+#define KEYPATH_MAX 512 /* rendered path */
+#define SEEN_MAX (1u << 20)
+
+enum frame_kind { FRAME_OTHER, FRAME_MAP, FRAME_SEQ };
+
+struct frame {
+    enum frame_kind kind;
+    int has_key;       /* FRAME_MAP: a key has been read */
+    char key[KEY_MAX]; /* FRAME_MAP: current key */
+    long idx;          /* FRAME_SEQ: current entry, -1 before the first */
+};
+
+struct cm_cfg_seen {
+    struct cm_buf paths; /* NUL-separated */
+};
+
+struct load_ctx {
+    const char *name;
+    const cyaml_schema_value_t *schema;
+    struct frame frames[MAX_DEPTH];
+    unsigned depth; /* libcyaml's stack depth (frames beyond MAX_DEPTH untracked) */
+    struct cm_cfg_seen seen;
+    size_t seen_mark;           /* where the last key's path starts in seen.paths */
+    char key_path[KEYPATH_MAX]; /* path of the last key read */
+    int rc;                     /* sticky CM_ERR_NOMEM from tracking */
+    int has_err;                /* err holds the first problem ("path: text") */
+    int err_from_cyaml;         /* ... and libcyaml failed on it (its backtrace locates it) */
+    int want_pos;               /* take line/column from the coming backtrace */
+    int in_backtrace;
+    int is_syntax;
+    unsigned long pushes; /* PUSH lines understood: 0 means the trace is not 1.3.x's */
+    size_t line, col;     /* 1-based; 0: unknown */
+    char err[CM_CFG_ERR_MAX];
+};
+
+static void put_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* snprintf that may cut on purpose (a message longer than the buffer is cut) */
+static void put_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- paths ---- */
+
+static void cat(char *buf, size_t n, size_t *len, const char *s)
+{
+    int w;
+    if (*len >= n)
+        return;
+    w = snprintf(buf + *len, n - *len, "%s", s);
+    if (w > 0)
+        *len = *len + (size_t)w < n ? *len + (size_t)w : n - 1;
+}
+
+/*
+ * Renders the path at this moment. @p key_override replaces the innermost mapping's
+ * key (a missing required key is reported at the mapping's end, when the current key
+ * is the last one read). @p drop_top_index leaves out the innermost sequence index.
+ */
+static void render_path(const struct load_ctx *c, const char *key_override, int drop_top_index,
+                        char *buf, size_t n)
+{
+    unsigned d = c->depth < MAX_DEPTH ? c->depth : MAX_DEPTH;
+    size_t len = 0;
+    char idx[32];
+
+    buf[0] = '\0';
+    for (unsigned i = 0; i < d; i++) {
+        const struct frame *f = &c->frames[i];
+        int top = i + 1 == c->depth;
+        if (f->kind == FRAME_MAP) {
+            const char *k = top && key_override ? key_override : f->has_key ? f->key : NULL;
+            if (!k)
+                continue;
+            if (len)
+                cat(buf, n, &len, ".");
+            cat(buf, n, &len, k);
+        } else if (f->kind == FRAME_SEQ && f->idx >= 0 && !(top && drop_top_index)) {
+            snprintf(idx, sizeof idx, "[%ld]", f->idx);
+            cat(buf, n, &len, idx);
+        }
+    }
+    if (c->depth > MAX_DEPTH) {
+        if (len)
+            cat(buf, n, &len, ".");
+        cat(buf, n, &len, "...");
+    }
+}
+
+static const cyaml_schema_field_t *find_field(const cyaml_schema_value_t *map, const char *key)
+{
+    int ci = (map->flags & CYAML_FLAG_CASE_INSENSITIVE) != 0;
+    for (const cyaml_schema_field_t *f = map->mapping.fields; f && f->key; f++)
+        if (ci ? strcasecmp(f->key, key) == 0 : strcmp(f->key, key) == 0)
+            return f;
+    return NULL;
+}
+
+/* The schema of the value at the current position; NULL if it cannot be told. */
+static const cyaml_schema_value_t *resolve(const struct load_ctx *c)
+{
+    const cyaml_schema_value_t *s = c->schema; /* the document's mapping */
+
+    if (c->depth > MAX_DEPTH)
+        return NULL;
+    for (unsigned i = 0; i < c->depth; i++) {
+        const struct frame *f = &c->frames[i];
+        if (f->kind == FRAME_MAP) {
+            const cyaml_schema_field_t *fld;
+            if (s->type != CYAML_MAPPING)
+                return NULL;
+            if (!f->has_key)
+                return s;
+            fld = find_field(s, f->key);
+            if (!fld)
+                return NULL;
+            s = &fld->value;
+        } else if (f->kind == FRAME_SEQ) {
+            if (s->type != CYAML_SEQUENCE && s->type != CYAML_SEQUENCE_FIXED)
+                return NULL;
+            s = s->sequence.entry;
+        }
+    }
+    return s;
+}
+
+/* ---- the seen set ---- */
+
+int cm_cfg_seen(const struct cm_cfg_seen *seen, const char *path)
+{
+    const char *p, *end;
+    if (!seen || !path || !seen->paths.data)
+        return 0;
+    p = seen->paths.data;
+    end = p + seen->paths.len;
+    while (p < end) {
+        size_t l = strlen(p);
+        if (strcmp(p, path) == 0)
+            return 1;
+        p += l + 1;
+    }
+    return 0;
+}
+
+/* ---- phrasing libcyaml's errors ---- */
+
+static int starts(const char *s, const char *prefix, const char **rest)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(s, prefix, n) != 0)
+        return 0;
+    if (rest)
+        *rest = s + n;
+    return 1;
+}
+
+static unsigned long num(const char *s, const char **end)
+{
+    char *e;
+    unsigned long v = strtoul(s, &e, 10);
+    if (end)
+        *end = e;
+    return v;
+}
+
+#define SHOW_MAX 64 /* longest value quoted in a message */
+
+/* A value as messages quote it: libcyaml's 'quotes' dropped, long ones cut with "...". */
+static void show(const char *s, char *out, size_t n)
+{
+    size_t l = strlen(s);
+    if (l && s[0] == '\'') { /* the closing quote may have been cut off with the line */
+        s++;
+        l--;
+        if (l && s[l - 1] == '\'')
+            l--;
+    }
+    if (l > SHOW_MAX)
+        snprintf(out, n, "%.*s...", SHOW_MAX, s);
+    else
+        snprintf(out, n, "%.*s", (int)l, s);
+}
+
+static const char *type_phrase(const char *t)
+{
+    static const struct {
+        const char *cy, *text;
+    } m[] = {{"INT", "an integer"},
+             {"UINT", "a non-negative integer"},
+             {"BOOL", "a boolean"},
+             {"ENUM", "a single value"},
+             {"FLAGS", "a sequence of flags"},
+             {"FLOAT", "a number"},
+             {"STRING", "a string"},
+             {"MAPPING", "a mapping"},
+             {"BITFIELD", "a mapping of bit values"},
+             {"SEQUENCE", "a sequence"},
+             {"SEQUENCE_FIXED", "a sequence"},
+             {"SCALAR", "a scalar"},
+             {"SEQUENCE_START", "a sequence"},
+             {"MAPPING_START", "a mapping"},
+             {"ALIAS", "an alias"}};
+    for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
+        if (strcmp(m[i].cy, t) == 0)
+            return m[i].text;
+    return t;
+}
+
+static void list_strings(const cyaml_schema_value_t *s, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    if (!s || (s->type != CYAML_ENUM && s->type != CYAML_FLAGS))
+        return;
+    for (uint32_t i = 0; i < s->enumeration.count; i++) {
+        cat(buf, n, &len, i ? ", " : "");
+        cat(buf, n, &len, s->enumeration.strings[i].str);
+    }
+}
+
+static void int_range(const cyaml_schema_value_t *s, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (!s || !s->data_size || s->data_size > 8)
+        return;
+    if (s->type == CYAML_INT) {
+        int64_t max = (int64_t)((UINT64_MAX >> ((8 - s->data_size) * 8)) / 2);
+        snprintf(buf, n, " (%" PRId64 "..%" PRId64 ")", -max - 1, max);
+    } else if (s->type == CYAML_UINT) {
+        snprintf(buf, n, " (0..%" PRIu64 ")", UINT64_MAX >> ((8 - s->data_size) * 8));
+    }
+}
+
+/* Records the first problem as "path: text". */
+static void set_err(struct load_ctx *c, const char *path, int from_cyaml, int want_pos,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void set_err(struct load_ctx *c, const char *path, int from_cyaml, int want_pos,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    size_t len = 0;
+    if (c->has_err)
+        return;
+    c->has_err = 1;
+    c->err_from_cyaml = from_cyaml;
+    c->want_pos = from_cyaml && want_pos;
+    if (path && path[0]) {
+        cat(c->err, sizeof c->err, &len, path);
+        cat(c->err, sizeof c->err, &len, ": ");
+    }
+    va_start(ap, fmt);
+    vsnprintf(c->err + len, sizeof c->err - len, fmt, ap);
+    va_end(ap);
+}
+
+/* Turns a libcyaml ERROR line (without "Load: " and newline) into our words. */
+static void phrase_error(struct load_ctx *c, const char *m)
+{
+    char path[KEYPATH_MAX], v[256], list[256];
+    const cyaml_schema_value_t *s = resolve(c);
+    const char *r;
+
+    render_path(c, NULL, 0, path, sizeof path);
+    if (starts(m, "Invalid INT value: ", &r) || starts(m, "Invalid UINT value: ", &r) ||
+        starts(m, "Invalid uint64_t value: ", &r)) {
+        /* syntax was checked on the "<value>" line already, so this is the range */
+        show(r, v, sizeof v);
+        int_range(s, list, sizeof list);
+        set_err(c, path, 1, 1, "integer out of range%s, got \"%s\"", list, v);
+    } else if (starts(m, "Invalid ENUM value: ", &r)) {
+        show(r, v, sizeof v);
+        list_strings(s, list, sizeof list);
+        set_err(c, path, 1, 1, "invalid value \"%s\"%s%s%s", v,
+                list[0] ? " (expected one of: " : "", list, list[0] ? ")" : "");
+    } else if (starts(m, "Unknown flag: ", &r)) {
+        show(r, v, sizeof v);
+        list_strings(s, list, sizeof list);
+        set_err(c, path, 1, 1, "invalid value \"%s\"%s%s%s", v,
+                list[0] ? " (expected any of: " : "", list, list[0] ? ")" : "");
+    } else if (starts(m, "Invalid FLOAT value: ", &r)) {
+        show(r, v, sizeof v);
+        set_err(c, path, 1, 1, "expected a number, got \"%s\"", v);
+    } else if (starts(m, "FLOAT ", &r)) {
+        const char *colon = strchr(r, ':');
+        show(colon ? colon + 2 : r, v, sizeof v);
+        set_err(c, path, 1, 1, "number out of range, got \"%s\"", v);
+    } else if (starts(m, "Missing required mapping field: ", &r)) {
+        render_path(c, r, 0, path, sizeof path);
+        set_err(c, path, 1, 0, "required key missing");
+    } else if (starts(m, "Mapping field already seen: ", &r)) {
+        set_err(c, path, 1, 1, "duplicate key");
+    } else if (starts(m, "Insufficient entries (", &r)) {
+        const char *e;
+        unsigned long got = num(r, &e), min = 0;
+        if (starts(e, " of ", &e))
+            min = num(e, NULL);
+        render_path(c, NULL, 1, path, sizeof path);
+        set_err(c, path, 1, 1, "needs at least %lu entries, got %lu", min, got);
+    } else if (starts(m, "Excessive entries (", &r)) {
+        render_path(c, NULL, 1, path, sizeof path);
+        set_err(c, path, 1, 1, "at most %lu entries allowed", num(r, NULL));
+    } else if (starts(m, "STRING length < ", &r)) {
+        set_err(c, path, 1, 1, "too short (at least %lu characters)", num(r, NULL));
+    } else if (starts(m, "STRING length > ", &r)) {
+        set_err(c, path, 1, 1, "too long (at most %lu characters)", num(r, NULL));
+    } else if (starts(m, "Expecting ", &r)) {
+        char want[32], got[32];
+        const char *g = strstr(r, ", got event: ");
+        size_t wl = g ? (size_t)(g - r) : 0;
+        if (g && wl < sizeof want) {
+            memcpy(want, r, wl);
+            want[wl] = '\0';
+            snprintf(got, sizeof got, "%s", g + strlen(", got event: "));
+            set_err(c, path, 1, 1, "expected %s, got %s", type_phrase(want), type_phrase(got));
+        } else {
+            set_err(c, path, 1, 1, "%s", m);
+        }
+    } else if (starts(m, "No anchor found for alias: ", &r)) {
+        render_path(c, NULL, 1, path, sizeof path);
+        show(r, v, sizeof v);
+        set_err(c, path, 1, 1, "unknown alias \"*%s\"", v);
+    } else if (starts(m, "libyaml: ", &r)) {
+        c->is_syntax = 1;
+        set_err(c, NULL, 1, 0, "syntax error: %s", r); /* located later by locate_syntax() */
+    } else {
+        set_err(c, path, 1, 1, "%s", m);
+    }
+}
+
+/* ---- checks 1.3.1 does not do ---- */
+
+static int is_int_text(const char *v, int allow_minus)
+{
+    const char *p = v;
+    if (*p == '+' || (allow_minus && *p == '-'))
+        p++;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        p += 2;
+        if (!*p)
+            return 0;
+        for (; *p; p++)
+            if (!strchr("0123456789abcdefABCDEF", *p))
+                return 0;
+        return 1;
+    }
+    if (p[0] == '0')
+        return p[1] == '\0'; /* "010" would be octal 8 to libcyaml */
+    if (!*p)
+        return 0;
+    for (; *p; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
+
+static int bool_text(const char *v)
+{
+    static const char *const ok[] = {"true", "false",  "yes",     "no", "on",
+                                     "off",  "enable", "disable", "1",  "0"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcasecmp(v, ok[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void check_scalar(struct load_ctx *c, const char *v)
+{
+    const cyaml_schema_value_t *s = resolve(c);
+    char path[KEYPATH_MAX], shown[SHOW_MAX + 8];
+    const char *what = NULL;
+
+    if (!s)
+        return;
+    if (s->type == CYAML_INT && !is_int_text(v, 1))
+        what = "an integer";
+    else if (s->type == CYAML_UINT && !is_int_text(v, 0))
+        what = "a non-negative integer";
+    else if (s->type == CYAML_BOOL && !bool_text(v))
+        what = "a boolean (true/false, yes/no, on/off)";
+    else if (s->type == CYAML_FLOAT) {
+        char *end;
+        strtod(v, &end);
+        if (end == v || *end)
+            what = "a number";
+    }
+    if (!what)
+        return;
+    render_path(c, NULL, 0, path, sizeof path);
+    show(v, shown, sizeof shown);
+    set_err(c, path, 0, 0, "expected %s, got \"%s\"", what, shown);
+}
+
+/* ---- following libcyaml's trace ---- */
+
+static void on_key(struct load_ctx *c, const char *key)
+{
+    struct frame *f;
+    int rc;
+    c->key_path[0] = '\0'; /* if not tracked below, a warning names the bare key */
+    c->seen_mark = c->seen.paths.len;
+    if (c->depth == 0 || c->depth > MAX_DEPTH)
+        return;
+    f = &c->frames[c->depth - 1];
+    if (f->kind != FRAME_MAP)
+        return;
+    snprintf(f->key, sizeof f->key, "%s", key);
+    f->has_key = 1;
+    render_path(c, NULL, 0, c->key_path, sizeof c->key_path);
+    rc = cm_buf_append(&c->seen.paths, c->key_path, strlen(c->key_path) + 1);
+    if (rc && !c->rc)
+        c->rc = rc == CM_ERR_LIMIT ? CM_ERR_LIMIT : CM_ERR_NOMEM;
+}
+
+static void on_ignored(struct load_ctx *c, const char *key)
+{
+    const char *path = c->key_path[0] ? c->key_path : key;
+    /* the key was recorded as seen by on_key(): take it back (keeping the NUL after len) */
+    if (c->seen.paths.data && c->seen.paths.len >= c->seen_mark) {
+        c->seen.paths.len = c->seen_mark;
+        c->seen.paths.data[c->seen_mark] = '\0';
+    }
+    cm_log_warn(NULL, "%s: unknown key \"%s\" ignored", c->name, path);
+}
+
+static void on_push(struct load_ctx *c, const char *r)
+{
+    const char *state;
+    unsigned long n = num(r, &state);
+    if (!starts(state, "]: ", &state))
+        return;
+    c->depth = (unsigned)n + 1;
+    if (n < MAX_DEPTH) {
+        struct frame *f = &c->frames[n];
+        f->kind = strcmp(state, "in mapping (key)") == 0 ? FRAME_MAP
+                  : strcmp(state, "in sequence") == 0    ? FRAME_SEQ
+                                                         : FRAME_OTHER;
+        f->has_key = 0;
+        f->key[0] = '\0';
+        f->idx = -1;
+    }
+}
+
+static void on_trace(struct load_ctx *c, const char *m)
+{
+    const char *r;
+    struct frame *top = c->depth && c->depth <= MAX_DEPTH ? &c->frames[c->depth - 1] : NULL;
+
+    if (starts(m, "PUSH[", &r)) {
+        c->pushes++;
+        on_push(c, r);
+    } else if (starts(m, "POP[", &r)) {
+        c->depth = (unsigned)num(r, NULL);
+    } else if (starts(m, "Handle state in sequence", NULL)) {
+        /* the sequence is handling its next event: a new entry (or its end) */
+        if (top && top->kind == FRAME_SEQ)
+            top->idx++;
+    } else if (starts(m, "Sequence entry: ", &r)) {
+        if (top && top->kind == FRAME_SEQ)
+            top->idx = (long)num(r, NULL);
+    } else if (starts(m, "[", &r)) {
+        char key[KEY_MAX];
+        size_t l = strlen(r);
+        if (l && r[l - 1] == ']')
+            l--;
+        snprintf(key, sizeof key, "%.*s", (int)l, r);
+        on_key(c, key);
+    } else if (starts(m, "Ignoring key: ", &r)) {
+        on_ignored(c, r);
+    } else if (starts(m, "  <", &r)) {
+        /* a scalar value; a long one was cut by capture(), its start is enough to judge */
+        size_t l = strlen(r);
+        char v[256];
+        if (l && r[l - 1] == '>')
+            l--;
+        if (l >= sizeof v)
+            l = sizeof v - 1;
+        if (strcmp(r, "NULL>") != 0 && !starts(r, "Flags: ", NULL) && !starts(r, "Bits: ", NULL)) {
+            snprintf(v, sizeof v, "%.*s", (int)l, r);
+            check_scalar(c, v);
+        }
+    }
+}
+
+/* "... (line: 10, column: 13)" -> 10, 13 */
+static void parse_pos(struct load_ctx *c, const char *m)
+{
+    const char *p = strstr(m, "(line: "), *e;
+    unsigned long l, col;
+    if (!p)
+        return;
+    l = num(p + 7, &e);
+    if (!starts(e, ", column: ", &e))
+        return;
+    col = num(e, NULL);
+    c->line = l;
+    c->col = col;
+}
+
+static void capture(cyaml_log_t level, void *vctx, const char *fmt, va_list args)
+{
+    struct load_ctx *c = vctx;
+    char msg[1024];
+    const char *m;
+    int n;
+    size_t len;
+
+    n = vsnprintf(msg, sizeof msg, fmt, args);
+    if (n < 0)
+        return;
+    len = strlen(msg);
+    while (len && msg[len - 1] == '\n')
+        msg[--len] = '\0';
+    cm_log_debug(NULL, "cfg: %s: libcyaml: %s", c->name, msg);
+
+    if (starts(msg, "Load: ", &m)) {
+        if (level == CYAML_LOG_ERROR && strcmp(m, "Backtrace:") == 0) {
+            c->in_backtrace = 1;
+            return;
+        }
+        on_trace(c, m);
+        if (level == CYAML_LOG_ERROR) {
+            c->in_backtrace = 0;
+            phrase_error(c, m);
+        }
+        return;
+    }
+    if (level == CYAML_LOG_ERROR && starts(msg, "  in ", NULL)) {
+        if (c->in_backtrace && c->want_pos && !c->line)
+            parse_pos(c, msg); /* the first backtrace line is the innermost */
+        c->in_backtrace = 0;
+        return;
+    }
+    if (level == CYAML_LOG_ERROR)
+        set_err(c, NULL, 1, 0, "%s", msg);
+    else if (strcmp(msg, "Ignoring documents after first in stream") == 0)
+        cm_log_warn(NULL, "%s: only the first YAML document is used, the others are ignored",
+                    c->name);
+    else if (level == CYAML_LOG_WARNING)
+        cm_log_warn(NULL, "%s: %s", c->name, msg);
+}
+
+/* libcyaml 1.3.1 says what the syntax error is but not where: ask libyaml again. */
+static void locate_syntax(struct load_ctx *c, const char *data, size_t len)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    int done = 0;
+
+    if (!yaml_parser_initialize(&p))
+        return;
+    yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+    while (!done) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            size_t l;
+            put_err(c->err, sizeof c->err, "syntax error at line %zu, column %zu: %s",
+                    p.problem_mark.line + 1, p.problem_mark.column + 1,
+                    p.problem ? p.problem : "unknown problem");
+            if (p.context) {
+                l = strlen(c->err);
+                snprintf(c->err + l, sizeof c->err - l, " (%s at line %zu, column %zu)", p.context,
+                         p.context_mark.line + 1, p.context_mark.column + 1);
+            }
+            break;
+        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+}
+
+/* ---- loading ---- */
+
+/* cyaml's allocator contract: size 0 frees */
+static void *mem(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    if (size == 0) {
+        cm_free(ptr);
+        return NULL;
+    }
+    return cm_realloc(ptr, size);
+}
+
+/* for cyaml_free(): only errors are worth hearing */
+static void free_log(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+{
+    char msg[512];
+    (void)ctx;
+    if (level < CYAML_LOG_ERROR && !cm_log_enabled(CM_LOG_DEBUG))
+        return;
+    if (vsnprintf(msg, sizeof msg, fmt, args) < 0)
+        return;
+    msg[strcspn(msg, "\n")] = '\0';
+    cm_log_write(level >= CYAML_LOG_ERROR ? CM_LOG_ERROR : CM_LOG_DEBUG, NULL, "cfg: libcyaml: %s",
+                 msg);
+}
+
+static int map_cyaml_err(cyaml_err_t e)
+{
+    switch (e) {
+    case CYAML_OK:
+        return CM_OK;
+    case CYAML_ERR_OOM:
+        return CM_ERR_NOMEM;
+    case CYAML_ERR_LIBYAML_PARSER:
+        return CM_ERR_PARSE;
+    case CYAML_ERR_ALIAS:
+    case CYAML_ERR_INVALID_KEY:
+    case CYAML_ERR_INVALID_VALUE:
+    case CYAML_ERR_INVALID_ALIAS:
+    case CYAML_ERR_UNEXPECTED_EVENT:
+    case CYAML_ERR_STRING_LENGTH_MIN:
+    case CYAML_ERR_STRING_LENGTH_MAX:
+    case CYAML_ERR_SEQUENCE_ENTRIES_MIN:
+    case CYAML_ERR_SEQUENCE_ENTRIES_MAX:
+    case CYAML_ERR_MAPPING_FIELD_MISSING:
+        return CM_ERR_INVAL;
+    case CYAML_ERR_FILE_OPEN:
+        return CM_ERR_IO;
+    default:
+        return CM_ERR_INTERNAL; /* bad schema or parameters, libyaml init: a bug */
+    }
+}
+
+static int spec_ok(const struct cm_cfg_spec *spec)
+{
+    return spec && spec->schema && spec->schema->type == CYAML_MAPPING &&
+           (spec->schema->flags & CYAML_FLAG_POINTER) && spec->schema->data_size > 0;
+}
+
+/* An empty document loads as NULL in 1.3.1: that is fine unless a key is required. */
+static const char *first_required(const cyaml_schema_value_t *schema)
+{
+    for (const cyaml_schema_field_t *f = schema->mapping.fields; f && f->key; f++)
+        if (!(f->value.flags & CYAML_FLAG_OPTIONAL) && f->value.type != CYAML_IGNORE)
+            return f->key;
+    return NULL;
+}
+
+int cm_cfg_load_mem(const struct cm_cfg_spec *spec, const char *name, const char *data, size_t len,
+                    void **out, char *err, size_t errlen)
+{
+    struct load_ctx *c = NULL;
+    cyaml_config_t cy;
+    cyaml_data_t *cfg = NULL;
+    cyaml_err_t ce;
+    char msg[CM_CFG_ERR_MAX];
+    int rc = CM_OK;
+
+    msg[0] = '\0';
+    if (!name)
+        name = "<memory>";
+    if (!spec_ok(spec) || !out || (!data && len)) {
+        put_err(msg, sizeof msg, "%s: bad arguments (top-level schema must be a pointer mapping)",
+                name);
+        rc = CM_ERR_INVAL;
+        goto out;
+    }
+    c = cm_calloc(1, sizeof *c); /* ~10 KiB: keep it off small thread stacks */
+    if (!c) {
+        put_err(msg, sizeof msg, "%s: out of memory", name);
+        rc = CM_ERR_NOMEM;
+        goto out;
+    }
+    c->name = name;
+    c->schema = spec->schema;
+    cm_buf_init(&c->seen.paths, SEEN_MAX);
+    memset(&cy, 0, sizeof cy);
+    cy.log_fn = capture;
+    cy.log_ctx = c;
+    cy.mem_fn = mem;
+    cy.log_level = CYAML_LOG_DEBUG; /* 1.3.1 says "Ignoring key" only at DEBUG */
+    cy.flags = CYAML_CFG_IGNORE_UNKNOWN_KEYS;
+
+    ce = cyaml_load_data((const uint8_t *)(data ? data : ""), len, &cy, spec->schema, &cfg, NULL);
+    if (ce != CYAML_OK) {
+        rc = map_cyaml_err(ce);
+        if (rc == CM_ERR_NOMEM) {
+            put_err(msg, sizeof msg, "%s: out of memory", name);
+            goto out;
+        }
+        if (c->is_syntax || ce == CYAML_ERR_LIBYAML_PARSER)
+            locate_syntax(c, data ? data : "", len);
+        if (!c->has_err)
+            put_err(c->err, sizeof c->err, "%s", cyaml_strerror(ce));
+        if (c->line)
+            put_err(msg, sizeof msg, "%s: %s (line %zu, column %zu)", name, c->err, c->line,
+                    c->col);
+        else
+            put_err(msg, sizeof msg, "%s: %s", name, c->err);
+        goto out;
+    }
+    if (!c->pushes) {
+        /* without the trace, unknown keys and defaults would silently go wrong */
+        rc = CM_ERR_INTERNAL;
+        put_err(msg, sizeof msg, "%s: cannot follow the load trace of libcyaml %s (1.3.x needed)",
+                name, cyaml_version_str);
+        goto out;
+    }
+    if (c->rc) {
+        rc = c->rc;
+        put_err(msg, sizeof msg, "%s: %s", name,
+                rc == CM_ERR_NOMEM ? "out of memory" : "too many keys");
+        goto out;
+    }
+    if (c->has_err) { /* a scalar 1.3.1 accepted but we do not */
+        rc = CM_ERR_INVAL;
+        put_err(msg, sizeof msg, "%s: %s", name, c->err);
+        goto out;
+    }
+    if (!cfg) {
+        const char *req = first_required(spec->schema);
+        if (req) {
+            rc = CM_ERR_INVAL;
+            put_err(msg, sizeof msg, "%s: %s: required key missing", name, req);
+            goto out;
+        }
+        cfg = cm_calloc(1, spec->schema->data_size);
+        if (!cfg) {
+            rc = CM_ERR_NOMEM;
+            put_err(msg, sizeof msg, "%s: out of memory", name);
+            goto out;
+        }
+    }
+    if (spec->defaults) {
+        rc = spec->defaults(cfg, &c->seen, spec->ud);
+        if (rc) {
+            put_err(msg, sizeof msg, "%s: applying defaults: %s", name, cm_err_str(rc));
+            goto out;
+        }
+    }
+    if (spec->check) {
+        char why[CM_CFG_ERR_MAX];
+        why[0] = '\0';
+        rc = spec->check(cfg, why, sizeof why, spec->ud);
+        if (rc) {
+            put_err(msg, sizeof msg, "%s: %s", name, why[0] ? why : cm_err_str(rc));
+            goto out;
+        }
+    }
+    *out = cfg;
+    cfg = NULL;
+    put_err(err, errlen, "%s", "");
+out:
+    if (rc) {
+        cm_log_error(NULL, "%s", msg);
+        put_err(err, errlen, "%s", msg);
+    }
+    if (cfg)
+        cm_cfg_free(spec, cfg);
+    if (c)
+        cm_buf_cleanup(&c->seen.paths);
+    cm_free(c);
+    return rc;
+}
+
+/* Reads the whole file (at most CM_CFG_FILE_MAX bytes) into @p b. */
+static int read_file(const char *path, struct cm_buf *b, char *msg, size_t msglen)
+{
+    char chunk[8192];
+    struct stat st;
+    int fd, rc = CM_OK;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        put_err(msg, msglen, "%s: cannot open: %s", path, strerror(e));
+        return e == ENOENT || e == ENOTDIR ? CM_ERR_NOTFOUND
+               : e == EACCES || e == EPERM ? CM_ERR_DENIED
+                                           : CM_ERR_IO;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        put_err(msg, msglen, "%s: not a regular file", path);
+        rc = CM_ERR_INVAL;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof chunk);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            put_err(msg, msglen, "%s: read: %s", path, strerror(errno));
+            rc = CM_ERR_IO;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        rc = cm_buf_append(b, chunk, (size_t)r);
+        if (rc) {
+            put_err(msg, msglen, "%s: %s", path,
+                    rc == CM_ERR_LIMIT ? "file too big" : "out of memory");
+            goto out;
+        }
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+int cm_cfg_load_file(const struct cm_cfg_spec *spec, const char *path, void **out, char *err,
+                     size_t errlen)
+{
+    struct cm_buf b;
+    char msg[CM_CFG_ERR_MAX];
+    int rc;
+
+    cm_buf_init(&b, CM_CFG_FILE_MAX);
+    if (!path) {
+        put_err(msg, sizeof msg, "config: no file name given");
+        rc = CM_ERR_INVAL;
+    } else {
+        rc = read_file(path, &b, msg, sizeof msg);
+    }
+    if (rc) {
+        cm_log_error(NULL, "%s", msg);
+        put_err(err, errlen, "%s", msg);
+        goto out;
+    }
+    rc = cm_cfg_load_mem(spec, path, b.data ? b.data : "", b.len, out, err, errlen);
+out:
+    cm_buf_cleanup(&b);
+    return rc;
+}
+
+void cm_cfg_free(const struct cm_cfg_spec *spec, void *cfg)
+{
+    cyaml_config_t cy;
+    if (!cfg || !spec || !spec->schema)
+        return;
+    memset(&cy, 0, sizeof cy);
+    cy.log_fn = free_log;
+    cy.mem_fn = mem;
+    cy.log_level = cm_log_enabled(CM_LOG_DEBUG) ? CYAML_LOG_DEBUG : CYAML_LOG_ERROR;
+    cyaml_free(&cy, spec->schema, cfg, 0);
+}
+
+int cm_cfg_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return CM_ERR_INVAL;
+}
+
+int cm_cfg_check_range(char *err, size_t errlen, const char *path, long long v, long long min,
+                       long long max)
+{
+    if (v >= min && v <= max)
+        return CM_OK;
+    return cm_cfg_fail(err, errlen, "%s: must be between %lld and %lld, got %lld", path, min, max,
+                       v);
+}
+
+/* ---- the slot ---- */
+
+struct cm_cfg_ref {
+    atomic_long refs;
+    void *cfg;
+    cm_cfg_free_fn free_fn;
+    const void *ud;
+};
+
+struct cm_cfg_slot {
+    pthread_mutex_t mu;     /* guards cur and the increment in acquire */
+    struct cm_cfg_ref *cur; /* holds one reference; NULL when empty */
+    cm_cfg_free_fn free_fn;
+    const void *ud;
+};
+
+void cm_cfg_free_with_spec(void *cfg, const void *spec)
+{
+    cm_cfg_free(spec, cfg);
+}
+
+int cm_cfg_slot_new(struct cm_cfg_slot **out, cm_cfg_free_fn free_fn, const void *ud)
+{
+    struct cm_cfg_slot *s;
+    if (!out || !free_fn)
+        return CM_ERR_INVAL;
+    s = cm_calloc(1, sizeof *s);
+    if (!s)
+        return CM_ERR_NOMEM;
+    if (pthread_mutex_init(&s->mu, NULL) != 0) {
+        cm_free(s);
+        return CM_ERR_NOMEM;
+    }
+    s->free_fn = free_fn;
+    s->ud = ud;
+    *out = s;
+    return CM_OK;
+}
+
+void cm_cfg_ref_release(struct cm_cfg_ref *r)
+{
+    if (!r)
+        return;
+    /* acq_rel: the freeing thread sees every reader's last use as done */
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (r->cfg)
+        r->free_fn(r->cfg, r->ud);
+    cm_free(r);
+}
+
+void cm_cfg_slot_free(struct cm_cfg_slot *s)
+{
+    if (!s)
+        return;
+    cm_cfg_ref_release(s->cur);
+    pthread_mutex_destroy(&s->mu);
+    cm_free(s);
+}
+
+int cm_cfg_slot_swap(struct cm_cfg_slot *s, void *cfg)
+{
+    struct cm_cfg_ref *r = NULL, *old;
+    if (!s)
+        return CM_ERR_INVAL;
+    if (cfg) {
+        r = cm_malloc(sizeof *r);
+        if (!r)
+            return CM_ERR_NOMEM;
+        atomic_init(&r->refs, 1); /* the slot's reference */
+        r->cfg = cfg;
+        r->free_fn = s->free_fn;
+        r->ud = s->ud;
+    }
+    pthread_mutex_lock(&s->mu);
+    old = s->cur;
+    s->cur = r;
+    pthread_mutex_unlock(&s->mu);
+    cm_cfg_ref_release(old); /* frees it now unless a reader still holds it */
+    return CM_OK;
+}
+
+/*
+ * The increment happens under the mutex: a lock-free "load pointer, then increment"
+ * could increment a ref that a concurrent swap + last release has just freed.
+ */
+struct cm_cfg_ref *cm_cfg_slot_acquire(struct cm_cfg_slot *s)
+{
+    struct cm_cfg_ref *r;
+    if (!s)
+        return NULL;
+    pthread_mutex_lock(&s->mu);
+    r = s->cur;
+    if (r)
+        atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+const void *cm_cfg_ref_get(const struct cm_cfg_ref *r)
+{
+    return r ? r->cfg : NULL;
+}
