@@ -43,7 +43,7 @@ class Proc:
     def __init__(self, name, argv, env=None, check_exit=False):
         self.name = name
         self.check_exit = check_exit  # our binaries must exit 0 on SIGTERM (no leak, no crash)
-        self.log = os.path.join(TMP, name + ".log")
+        self.log = os.path.join(TMP, f"{name}-{len(_procs)}.log")
         self.logf = open(self.log, "wb")
         e = dict(os.environ)
         e.update(env or {})
@@ -85,7 +85,8 @@ class Proc:
 
 
 def start_fake(script="fake_upstream.py", args=()):
-    p = Proc("fake", [sys.executable, os.path.join(SRC, "tests/fakes", script), "--port", "0", *args])
+    name = os.path.splitext(script)[0]
+    p = Proc(name, [sys.executable, os.path.join(SRC, "tests/fakes", script), "--port", "0", *args])
     line = p.p.stdout.readline().decode()
     if not line.startswith("PORT "):
         raise RuntimeError("fake did not start: " + p.tail())

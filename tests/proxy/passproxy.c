@@ -28,6 +28,7 @@ struct proxy {
     const char *upstream;
     size_t pipe_cap;
     size_t max_response;
+    const char *proxy; /* upstream proxy URL or NULL */
     long first_byte_ms, idle_ms;
 };
 
@@ -202,6 +203,7 @@ static void handle(struct cm_httpd_req *req, void *ud)
     rq.idle_timeout_ms = px->idle_ms;
     rq.log_id = cm_httpd_req_id(req);
     rq.max_response = px->max_response;
+    rq.proxy = px->proxy;
     atomic_fetch_add(&j->refs, 1); /* httpc's, dropped in on_done */
     rc = url.data ? cm_httpc_start(px->client, &rq, &cbs, j, &j->xfer) : CM_ERR_NOMEM;
     if (rc) {
@@ -218,7 +220,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: passproxy --listen HOST:PORT --upstream URL [--threads N]\n"
                     "  [--max-body BYTES] [--max-header BYTES] [--pipe-cap BYTES] [--max-response BYTES]\n"
-                    "  [--first-byte-timeout-ms N] [--idle-timeout-ms N] [--access-log]\n"
+                    "  [--first-byte-timeout-ms N] [--idle-timeout-ms N] [--proxy URL] [--access-log]\n"
                     "  [--log-level debug|info|warn|error]\n");
 }
 
@@ -258,6 +260,8 @@ int main(int argc, char **argv)
             o.max_body = strtoul(v, NULL, 10);
         } else if (strcmp(a, "--max-header") == 0) {
             o.max_header = strtoul(v, NULL, 10);
+        } else if (strcmp(a, "--proxy") == 0) {
+            px.proxy = v;
         } else if (strcmp(a, "--max-response") == 0) {
             px.max_response = strtoul(v, NULL, 10);
         } else if (strcmp(a, "--pipe-cap") == 0) {
