@@ -51,6 +51,7 @@ static int ensure(struct cm_buf *b, size_t extra)
         return CM_ERR_NOMEM;
     b->data = p;
     b->cap = ncap;
+    b->data[b->len] = '\0'; /* keeps the "always NUL-terminated" promise after a reserve */
     return CM_OK;
 }
 

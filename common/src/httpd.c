@@ -108,6 +108,7 @@ struct cm_httpd {
     pthread_t wd_thr;
     int wd_started;
     atomic_int stopping;
+    atomic_int draining; /* cm_httpd_free() has begun: new connections are refused */
     pthread_cond_t wd_cond;
 };
 
@@ -396,7 +397,8 @@ const char *cm_httpd_req_body(const struct cm_httpd_req *r, size_t *len)
 {
     if (len)
         *len = r->body.len;
-    return r->body.data ? r->body.data : "";
+    /* storage reserved from Content-Length but still empty holds no NUL yet */
+    return r->body.len ? r->body.data : "";
 }
 const char *cm_httpd_req_header(struct cm_httpd_req *r, const char *name)
 {
@@ -457,6 +459,10 @@ int cm_httpd_add_header(struct cm_httpd_req *r, const char *name, const char *va
 {
     int rc;
     pthread_mutex_lock(&r->lock);
+    if (r->resp || r->st == ST_SENDING || r->st == ST_DONE) {
+        pthread_mutex_unlock(&r->lock);
+        return CM_ERR_CLOSED; /* headers are applied when the reply is set */
+    }
     rc = cm_buf_append(&r->extra_hdrs, name, strlen(name) + 1);
     if (!rc)
         rc = cm_buf_append(&r->extra_hdrs, value, strlen(value) + 1);
@@ -759,6 +765,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                      s->o.max_body);
             return early_error(r, 413, "request_too_large", msg);
         }
+        if (atomic_load(&s->draining)) /* never suspend once cm_httpd_free() is draining */
+            return early_error(r, 503, "server_shutting_down", "the server is shutting down");
         if (r->no_route)
             return early_error(r, r->no_route, r->no_route == 404 ? "not_found" : "method_not_allowed",
                                r->no_route == 404 ? "no such route" : "method not allowed here");
@@ -835,6 +843,21 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- server ---- */
 
+/*
+ * Refuses new connections once cm_httpd_free() has begun. Used instead of
+ * MHD_quiesce_daemon(), which (libmicrohttpd 0.9.75, epoll + thread pool) races with
+ * the worker threads - both remove the listen FD from a worker's epoll set and the
+ * loser's ENOENT is an MHD_PANIC (abort) - and hands the listening socket to the
+ * caller, who must close it (it was leaked, the port kept accepting into the backlog).
+ */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    struct cm_httpd *s = cls;
+    (void)addr;
+    (void)len;
+    return atomic_load(&s->draining) ? MHD_NO : MHD_YES;
+}
+
 int cm_httpd_new(const struct cm_httpd_opts *opts, struct cm_httpd **out)
 {
     struct cm_httpd *s = cm_calloc(1, sizeof *s);
@@ -896,7 +919,7 @@ int cm_httpd_start(struct cm_httpd *s)
         return CM_ERR_IO;
     s->wd_started = 1;
     s->mhd = MHD_start_daemon(
-        flags, s->o.port, NULL, NULL, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
+        flags, s->o.port, accept_policy, s, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)s->o.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
@@ -925,7 +948,7 @@ void cm_httpd_free(struct cm_httpd *s)
     if (s->mhd) {
         /* MHD must not be stopped with suspended connections: end every one of them */
         int more = 1;
-        MHD_quiesce_daemon(s->mhd);
+        atomic_store(&s->draining, 1); /* see accept_policy() */
         for (int round = 0; more && round < 100; round++) {
             struct cm_httpd_req **snap = NULL;
             size_t n = 0;

@@ -19,6 +19,7 @@ def test_events_arrive_as_sent():
     r = conn.getresponse()
     assert r.status == 200, r.status
     assert r.getheader("content-type").startswith("text/event-stream")
+    assert r.getheader("cache-control") == "no-cache"
     raw = b""
     lags = []
     buf = b""

@@ -118,9 +118,9 @@ static int on_head(struct cm_httpc_xfer *x, const struct cm_httpc_head *h, void 
         if (!j->pipe)
             return CM_ERR_NOMEM;
         cm_pipe_set_writer_hook(j->pipe, writer_wake, j);
+        cm_httpd_add_header(j->req, "Cache-Control", "no-cache");
         if (cm_httpd_reply_stream(j->req, (unsigned)h->status, j->ctype, j->pipe) != CM_OK)
             return CM_ERR_CLOSED;
-        cm_httpd_add_header(j->req, "Cache-Control", "no-cache");
     } else {
         const char *cl = cm_httpc_head_get(h, "content-length");
         if (cl) /* buffered reply: one allocation of the announced size */

@@ -101,7 +101,7 @@ void cm_httpd_req_note(struct cm_httpd_req *r, const char *note);
 int cm_httpd_req_aborted(struct cm_httpd_req *r);
 
 /* ---- replies: exactly one per request, from any thread ---- */
-/** Adds a response header to the coming reply (copied). Not concurrently with the reply. */
+/** Adds a response header to the coming reply (copied); CM_ERR_CLOSED once a reply is set. */
 int cm_httpd_add_header(struct cm_httpd_req *r, const char *name, const char *value);
 /** Replies with a copy of @p body. */
 int cm_httpd_reply(struct cm_httpd_req *r, unsigned status, const char *content_type,
