@@ -2,7 +2,8 @@
 # bench/run.sh - the proxy-core benchmark: passproxy (libcommon's httpd + httpc + pipe)
 # against nginx proxy_pass (buffering off) to the same fake upstream, JSON POSTs with a
 # ~5 KB body and 50-event SSE streams at concurrency 16 and 128, loopback only. Then
-# 1,000 open streams through passproxy, measuring its RSS.
+# 1,000 open streams through passproxy, measuring its RSS. In between, bench/httpc_load.c
+# measures the client core alone on the same upstream, to split the proxy's CPU per request.
 #
 # The load itself is ../shared/peer-bench/peers.sh (nginx upstream, wrk, sseload); this
 # script builds a release passproxy, installs what is missing and passes it in as a row.
@@ -42,13 +43,27 @@ fi
     gcc -O2 -Wall -pthread -o "$RUN/bin/sseload" "$PEERS/lib/sseload.c"
 
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCM_SANITIZE=OFF >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target passproxy >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" --target passproxy httpc_load >/dev/null
 BIN=$BUILD/tests/passproxy
 
 echo "== throughput and latency (peers.sh; ratios are against nginx in the same run)"
 ROWS=${ROWS:-"direct nginx custom"} PROXY_NAME=passproxy PROXY_URL="http://127.0.0.1:$PORT" \
     PROXY_CMD="$BIN --listen 127.0.0.1:$PORT --upstream \$UPSTREAM_URL" \
     SKIP_INSTALL=1 RUN_DIR="$RUN" bash "$PEERS/peers.sh"
+
+echo
+echo "== the client core alone (httpc_load: libcurl + cm_httpc, no server) on the same upstream"
+# peers.sh left its nginx upstream config in the run dir; start it again for this part
+nginx -c "$RUN/nginx-up/nginx.conf" -p "$RUN/nginx-up" >"$RUN/logs/upstream-httpc.log" 2>&1 &
+UP=$!
+trap 'kill $UP 2>/dev/null; wait $UP 2>/dev/null' EXIT
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:${UPSTREAM_PORT:-18080}/" && break; sleep 0.1; done
+for c in ${CONCS:-16 128}; do
+    echo -n "c=$c: "
+    "$BUILD/tests/httpc_load" "http://127.0.0.1:${UPSTREAM_PORT:-18080}/v1/chat/completions" \
+        "$RUN/payloads/req-json.json" "$c" "${DURATION:-10}"
+done
+kill $UP 2>/dev/null; wait $UP 2>/dev/null; trap - EXIT
 
 echo
 echo "== 1,000 open streams through passproxy"

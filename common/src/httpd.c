@@ -832,13 +832,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     cm_httpd_req_unref(r);
 }
 
+/*
+ * libmicrohttpd's own messages. The ones that only say a client went away (our access
+ * line already records "aborted") go to DEBUG; everything else is a WARN.
+ */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    static const char *const expected[] = {
+        "Application reported internal error", "no longer available for sending",
+        "Failed to send", "Connection reset", "Broken pipe", "closed by remote", NULL};
     char msg[512];
+    enum cm_log_level lvl = CM_LOG_WARN;
     (void)cls;
     vsnprintf(msg, sizeof msg, fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    cm_log_warn(NULL, "httpd: %s", msg);
+    for (int i = 0; expected[i]; i++)
+        if (strstr(msg, expected[i]))
+            lvl = CM_LOG_DEBUG;
+    cm_log_write(lvl, NULL, "httpd: %s", msg);
 }
 
 /* ---- server ---- */
