@@ -1,73 +1,68 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * main.c - meterd: arguments, logging, signals, start and stop. The only place in
- * meterd that may exit.
+ * main.c - meterd: NewAPI-style settings (PORT from the environment, --port and
+ * --host flags win), then the shared serve loop. The only place in meterd that may exit.
  */
 #include "api/routes.h"
 
+#include "cm/daemon.h"
 #include "cm/health.h"
-#include "cm/httpd.h"
 #include "cm/log.h"
-#include "cm/sys.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(void)
+static int routes(struct cm_httpd *s, void *ud)
 {
-    fprintf(stderr, "usage: meterd [-host ADDR] [-port N] [-log-level LEVEL] [-version]\n"
-                    "  -host ADDR   bind address (default 127.0.0.1)\n"
-                    "  -port N      port (default 3000)\n");
+    (void)ud;
+    return mt_api_routes(s);
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: meterd [--host ADDR] [--port N] [--log-level LEVEL] [--version]\n"
+                    "  --host ADDR  bind address (default 127.0.0.1)\n"
+                    "  --port N     port (default: $PORT, else 3000)\n");
+    return 2;
 }
 
 int main(int argc, char **argv)
 {
     struct cm_httpd_opts o = {.bind = "127.0.0.1", .port = 3000, .access_log = 1};
-    struct cm_httpd *srv = NULL;
-    int rc = 1;
+    const char *env_port = getenv("PORT");
 
+    if (env_port && cm_daemon_parse_port(env_port, &o.port)) {
+        fprintf(stderr, "meterd: PORT=\"%s\" is not a port number\n", env_port);
+        return 2;
+    }
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i] + (argv[i][0] == '-' && argv[i][1] == '-'); /* -x and --x */
+        const char *a = argv[i] + (argv[i][0] == '-' && argv[i][1] == '-'); /* --x and -x */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        enum cm_log_level l;
         if (strcmp(a, "-version") == 0) {
             printf("meterd %s\n", CM_VERSION);
             return 0;
         }
-        if (!v || (strcmp(a, "-host") && strcmp(a, "-port") && strcmp(a, "-log-level"))) {
-            usage();
-            return 2;
-        }
+        if (!v)
+            return usage();
         i++;
         if (strcmp(a, "-host") == 0) {
             o.bind = v;
         } else if (strcmp(a, "-port") == 0) {
-            char *end;
-            unsigned long p = strtoul(v, &end, 10);
-            if (*end || p == 0 || p > 65535) {
-                fprintf(stderr, "meterd: -port: \"%s\" is not a port number\n", v);
+            if (cm_daemon_parse_port(v, &o.port)) {
+                fprintf(stderr, "meterd: --port: \"%s\" is not a port number\n", v);
                 return 2;
             }
-            o.port = (uint16_t)p;
-        } else {
-            enum cm_log_level l;
+        } else if (strcmp(a, "-log-level") == 0) {
             if (cm_log_level_parse(v, &l)) {
-                fprintf(stderr, "meterd: -log-level: unknown level \"%s\"\n", v);
+                fprintf(stderr, "meterd: --log-level: unknown level \"%s\"\n", v);
                 return 2;
             }
             cm_log_set_level(l);
+        } else {
+            return usage();
         }
     }
-    cm_sys_block_signals();
-    cm_sys_raise_nofile();
-    if (cm_httpd_new(&o, &srv) || mt_api_routes(srv) || cm_httpd_start(srv))
-        goto out;
-    cm_log_info(NULL, "meterd %s listening on %s:%u", CM_VERSION, o.bind,
-                (unsigned)cm_httpd_port(srv));
-    cm_sys_wait_signal();
-    cm_log_info(NULL, "meterd: stopping");
-    rc = 0;
-out:
-    cm_httpd_free(srv);
-    return rc;
+    return cm_daemon_serve("meterd", &o, routes, NULL);
 }

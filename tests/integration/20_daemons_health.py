@@ -38,6 +38,18 @@ def test_bad_flags():
             assert r.stderr, (name, args)
 
 
+def test_meterd_port_from_env():
+    port = free_port()
+    p = Proc("meterd-env", [os.path.join(BUILD, "meterd", "meterd")], env={"PORT": str(port)},
+             check_exit=True)
+    wait_port(port, p)
+    assert http("GET", f"http://127.0.0.1:{port}/healthz")[0] == 200
+    assert p.stop() == 0
+    r = subprocess.run([os.path.join(BUILD, "meterd", "meterd")], capture_output=True,
+                       env={**os.environ, "PORT": "x"})
+    assert r.returncode == 2 and b"PORT" in r.stderr
+
+
 def test_bind_failure_is_clear():
     port = free_port()
     r = subprocess.run([os.path.join(BUILD, "cliproxyd", "cliproxyd"), "-host", "192.0.2.1",
@@ -47,4 +59,4 @@ def test_bind_failure_is_clear():
     assert b"192.0.2.1" in r.stderr, r.stderr
 
 
-run([test_health, test_bad_flags, test_bind_failure_is_clear])
+run([test_health, test_bad_flags, test_meterd_port_from_env, test_bind_failure_is_clear])
