@@ -415,7 +415,8 @@ static void read_info(struct cm_httpc *c)
             rc = CM_ERR_LIMIT;
         else
             rc = CM_ERR_UPSTREAM;
-        finish(x, rc, res == CURLE_OK ? NULL : (x->errbuf[0] ? x->errbuf : curl_easy_strerror(res)));
+        finish(x, rc,
+               res == CURLE_OK ? NULL : (x->errbuf[0] ? x->errbuf : curl_easy_strerror(res)));
     }
 }
 

@@ -60,10 +60,10 @@ struct cm_httpd_req {
     struct MHD_Connection *conn;
     enum rstate st;
     char id[20];
-    char *uri;    /* raw request target, owned */
-    char *path;   /* owned copy of the path part */
-    char *query;  /* points into uri or "" */
-    char *segs;   /* owned: path split into NUL-separated segments for params */
+    char *uri;   /* raw request target, owned */
+    char *path;  /* owned copy of the path part */
+    char *query; /* points into uri or "" */
+    char *segs;  /* owned: path split into NUL-separated segments for params */
     const char *method;
     const struct route *route;
     int no_route; /* 404 or 405 */
@@ -622,8 +622,8 @@ int cm_httpd_reply_stream(struct cm_httpd_req *r, unsigned status, const char *c
 {
     struct MHD_Response *resp;
     cm_httpd_req_ref(r); /* held by the response's reader */
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, r,
-                                             stream_free);
+    resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, r, stream_free);
     if (!resp) {
         cm_httpd_req_unref(r);
         return CM_ERR_NOMEM;
@@ -671,8 +671,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                      r->peer, sizeof r->peer);
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->peer,
+                      sizeof r->peer);
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
                       r->peer, sizeof r->peer);
@@ -715,8 +715,8 @@ static enum MHD_Result early_error(struct cm_httpd_req *r, unsigned status, cons
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_size, void **con_cls)
 {
     struct cm_httpd *s = cls;
     struct cm_httpd_req *r = *con_cls;
@@ -768,7 +768,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (atomic_load(&s->draining)) /* never suspend once cm_httpd_free() is draining */
             return early_error(r, 503, "server_shutting_down", "the server is shutting down");
         if (r->no_route)
-            return early_error(r, r->no_route, r->no_route == 404 ? "not_found" : "method_not_allowed",
+            return early_error(r, r->no_route,
+                               r->no_route == 404 ? "not_found" : "method_not_allowed",
                                r->no_route == 404 ? "no such route" : "method not allowed here");
         r->route->fn(r, r->route->ud);
         pthread_mutex_lock(&r->lock);
@@ -838,9 +839,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    static const char *const expected[] = {
-        "Application reported internal error", "no longer available for sending",
-        "Failed to send", "Connection reset", "Broken pipe", "closed by remote", NULL};
+    static const char *const expected[] = {"Application reported internal error",
+                                           "no longer available for sending",
+                                           "Failed to send",
+                                           "Connection reset",
+                                           "Broken pipe",
+                                           "closed by remote",
+                                           NULL};
     char msg[512];
     enum cm_log_level lvl = CM_LOG_WARN;
     (void)cls;
@@ -899,8 +904,7 @@ int cm_httpd_new(const struct cm_httpd_opts *opts, struct cm_httpd **out)
         memset(rnd, 0x5a, sizeof rnd);
     if (f)
         fclose(f);
-    snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
-             rnd[3]);
+    snprintf(s->id_prefix, sizeof s->id_prefix, "%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3]);
     *out = s;
     return CM_OK;
 }
@@ -931,9 +935,9 @@ int cm_httpd_start(struct cm_httpd *s)
     s->wd_started = 1;
     s->mhd = MHD_start_daemon(
         flags, s->o.port, accept_policy, s, on_access, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)s->o.threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->o.max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)s->o.threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_conns,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(s->o.max_header + 16 * 1024),
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096U, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);

@@ -86,8 +86,8 @@ void cm_json_err_scope(struct cm_json_err *e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    snprintf(path, sizeof path, "%s%s%s", prefix,
-             (e->field[0] && e->field[0] != '[') ? "." : "", e->field);
+    snprintf(path, sizeof path, "%s%s%s", prefix, (e->field[0] && e->field[0] != '[') ? "." : "",
+             e->field);
     copy_trunc(e->field, sizeof e->field, path);
     if (e->_what[0])
         build_msg(e);
@@ -213,9 +213,8 @@ static const char *scan_string(const unsigned char *s, size_t n, size_t *i)
                 return "unpaired UTF-16 surrogate in string";
             }
             if (u >= 0xD800 && u <= 0xDBFF) {
-                lo = (k + 7 < n && s[k + 6] == '\\' && s[k + 7] == 'u')
-                         ? hex4(s + k + 8, n - k - 8)
-                         : -1;
+                lo = (k + 7 < n && s[k + 6] == '\\' && s[k + 7] == 'u') ? hex4(s + k + 8, n - k - 8)
+                                                                        : -1;
                 if (lo < 0xDC00 || lo > 0xDFFF) {
                     *i = k;
                     return "unpaired UTF-16 surrogate in string";
@@ -468,8 +467,8 @@ static int find_dups(const cJSON *root, struct cm_json_err *err)
 
 /* ---- parse / print ---- */
 
-int cm_json_parse(const char *data, size_t len, const struct cm_json_parse_opts *opts,
-                  cJSON **out, struct cm_json_err *err)
+int cm_json_parse(const char *data, size_t len, const struct cm_json_parse_opts *opts, cJSON **out,
+                  struct cm_json_err *err)
 {
     const unsigned char *s = (const unsigned char *)data;
     unsigned max_depth = opts && opts->max_depth ? opts->max_depth : CM_JSON_DEPTH_DEFAULT;
@@ -541,14 +540,30 @@ static int put_string(struct cm_buf *b, const char *s)
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default: n = 6; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            n = 6;
+            break;
         }
         rc = put(b, run, (size_t)(s - run));
         if (!rc)
@@ -576,8 +591,7 @@ static int put_number(struct cm_buf *b, double d)
 
     if (!(d >= -DBL_MAX && d <= DBL_MAX))
         return put(b, "null", 4);
-    if (d >= (double)CM_JSON_INT_MIN && d <= (double)CM_JSON_INT_MAX &&
-        d == (double)(int64_t)d) {
+    if (d >= (double)CM_JSON_INT_MIN && d <= (double)CM_JSON_INT_MAX && d == (double)(int64_t)d) {
         n = snprintf(tmp, sizeof tmp, "%" PRId64, (int64_t)d);
     } else {
         for (int prec = 15; prec <= 17; prec++) {
@@ -818,8 +832,8 @@ static int get_int64(const cJSON *obj, const char *name, int required, int64_t m
     return rc;
 }
 
-int cm_json_get_int64(const cJSON *obj, const char *name, int64_t min, int64_t max,
-                      int64_t *out, struct cm_json_err *err)
+int cm_json_get_int64(const cJSON *obj, const char *name, int64_t min, int64_t max, int64_t *out,
+                      struct cm_json_err *err)
 {
     return get_int64(obj, name, 1, min, max, 0, out, err);
 }
@@ -869,8 +883,8 @@ int cm_json_opt_double(const cJSON *obj, const char *name, double min, double ma
     return get_double(obj, name, 0, min, max, def, out, err);
 }
 
-static int get_container(const cJSON *obj, const char *name, int required, int array,
-                         cJSON **out, struct cm_json_err *err)
+static int get_container(const cJSON *obj, const char *name, int required, int array, cJSON **out,
+                         struct cm_json_err *err)
 {
     cJSON *it;
     int rc = lookup(obj, name, required, &it, err);

@@ -87,8 +87,8 @@ static size_t run_len(const char *s, size_t n, int (*pred)(char))
 
 static int tok_char(char c)
 {
-    return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.' || c == '/' ||
-           c == '+' || c == '=';
+    return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.' || c == '/' || c == '+' ||
+           c == '=';
 }
 
 static int prefix_ci(const char *s, size_t n, const char *lit)
@@ -98,10 +98,9 @@ static int prefix_ci(const char *s, size_t n, const char *lit)
 }
 
 static const char *const strong_names[] = {
-    "access_token", "refresh_token", "id_token",      "api_key",      "api-key",
-    "apikey",       "x-api-key",     "x-goog-api-key", "secret-key",  "secret_key",
-    "client_secret", "secret",       "password",      "authorization", "set-cookie",
-    "cookie",       "code_verifier", NULL};
+    "access_token", "refresh_token",  "id_token",   "api_key",    "api-key",       "apikey",
+    "x-api-key",    "x-goog-api-key", "secret-key", "secret_key", "client_secret", "secret",
+    "password",     "authorization",  "set-cookie", "cookie",     "code_verifier", NULL};
 static const char *const weak_names[] = {"key", "token", NULL};
 
 /* length of a quote at s: 1 for " or ', 2 for \" or \' (JSON inside a JSON string), else 0 */
@@ -211,9 +210,9 @@ size_t cm_log_mask(const char *src, size_t n, char *dst, size_t dstlen)
                 continue;
             }
         }
-        if (boundary && ((rest > 3 && strncmp(s, "eyJ", 3) == 0) ||
-                         (rest > 5 && strncmp(s, "ya29.", 5) == 0) ||
-                         (rest > 3 && strncmp(s, "1//", 3) == 0))) {
+        if (boundary &&
+            ((rest > 3 && strncmp(s, "eyJ", 3) == 0) || (rest > 5 && strncmp(s, "ya29.", 5) == 0) ||
+             (rest > 3 && strncmp(s, "1//", 3) == 0))) {
             m = run_len(s, rest, tok_char);
             if (m >= 20) {
                 put_masked(&o, s, m);
@@ -255,7 +254,7 @@ int cm_log_level_parse(const char *s, enum cm_log_level *out)
     static const struct {
         const char *name;
         enum cm_log_level lvl;
-    } t[] = {{"debug", CM_LOG_DEBUG}, {"info", CM_LOG_INFO},   {"warn", CM_LOG_WARN},
+    } t[] = {{"debug", CM_LOG_DEBUG},  {"info", CM_LOG_INFO},   {"warn", CM_LOG_WARN},
              {"warning", CM_LOG_WARN}, {"error", CM_LOG_ERROR}, {"off", CM_LOG_OFF}};
     for (size_t k = 0; s && k < sizeof t / sizeof t[0]; k++) {
         if (strcasecmp(s, t[k].name) == 0) {

@@ -19,12 +19,12 @@
 struct cm_pipe {
     atomic_int refs;
     pthread_mutex_t lock;
-    char *buf;    /* storage, grows up to max(cap, largest write) */
-    size_t size;  /* allocated bytes */
-    size_t head;  /* read offset */
-    size_t tail;  /* write offset; buffered = tail - head */
+    char *buf;   /* storage, grows up to max(cap, largest write) */
+    size_t size; /* allocated bytes */
+    size_t head; /* read offset */
+    size_t tail; /* write offset; buffered = tail - head */
     size_t cap;
-    int closed;   /* writer called close */
+    int closed; /* writer called close */
     int close_rc;
     int gone;     /* reader gone */
     int r_parked; /* reader park hook ran, wake owed */

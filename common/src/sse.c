@@ -245,8 +245,7 @@ static void set_retry(struct cm_sse_parser *p, const char *v, size_t n)
  * One complete line (terminator excluded). @p borrow: the line lies in the chunk being fed
  * (values may point into it); otherwise it lives in _line and values are copied.
  */
-static int process_line(struct cm_sse_parser *p, const char *l, size_t n, int borrow,
-                        int *stopped)
+static int process_line(struct cm_sse_parser *p, const char *l, size_t n, int borrow, int *stopped)
 {
     const char *colon, *v;
     size_t nlen, vlen;
@@ -447,8 +446,7 @@ static void rollback(struct cm_buf *out, size_t len)
 }
 
 /* one "<prefix><line>\n" per line of s, lines split at LF, CRLF or CR */
-static int write_lines(struct cm_buf *out, const char *prefix, size_t plen, const char *s,
-                       size_t n)
+static int write_lines(struct cm_buf *out, const char *prefix, size_t plen, const char *s, size_t n)
 {
     size_t i = 0;
     int rc;

@@ -55,9 +55,18 @@ static void job_unref(struct job *j)
     cm_free(j);
 }
 
-static const char *const hop_by_hop[] = {
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
-    "upgrade", "host", "content-length", "expect", "accept-encoding", NULL};
+static const char *const hop_by_hop[] = {"connection",
+                                         "keep-alive",
+                                         "proxy-connection",
+                                         "transfer-encoding",
+                                         "te",
+                                         "trailer",
+                                         "upgrade",
+                                         "host",
+                                         "content-length",
+                                         "expect",
+                                         "accept-encoding",
+                                         NULL};
 
 static int is_hop(const char *name, size_t len)
 {
@@ -218,10 +227,11 @@ static void handle(struct cm_httpd_req *req, void *ud)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: passproxy --listen HOST:PORT --upstream URL [--threads N]\n"
-                    "  [--max-body BYTES] [--max-header BYTES] [--pipe-cap BYTES] [--max-response BYTES]\n"
-                    "  [--first-byte-timeout-ms N] [--idle-timeout-ms N] [--proxy URL] [--access-log]\n"
-                    "  [--log-level debug|info|warn|error]\n");
+    fprintf(stderr,
+            "usage: passproxy --listen HOST:PORT --upstream URL [--threads N]\n"
+            "  [--max-body BYTES] [--max-header BYTES] [--pipe-cap BYTES] [--max-response BYTES]\n"
+            "  [--first-byte-timeout-ms N] [--idle-timeout-ms N] [--proxy URL] [--access-log]\n"
+            "  [--log-level debug|info|warn|error]\n");
 }
 
 int main(int argc, char **argv)

@@ -22,7 +22,8 @@ char *cm_strdup(const char *s);
 char *cm_strndup(const char *s, size_t n);
 void cm_free(void *p);
 
-/** Make allocation number @p n (1-based, counted from now) and all later ones fail; 0 turns it off. */
+/** Make allocation number @p n (1-based, counted from now) and all later ones fail; 0 turns it off.
+ */
 void cm_alloc_fail_at(long n);
 
 /** Route cJSON's allocations through this seam (called once by cm_json; idempotent). */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* health.h - the GET /healthz route both daemons serve: {"status":"ok","service":..,"version":..}. */
+/* health.h - the GET /healthz route both daemons serve: {"status":"ok","service":..,"version":..}.
+ */
 #ifndef CM_HEALTH_H
 #define CM_HEALTH_H
 

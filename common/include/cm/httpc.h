@@ -35,25 +35,25 @@ struct cm_httpc_opts {
 };
 
 struct cm_httpc_request {
-    const char *method;          /* "GET", "POST", ...; NULL: GET, or POST when body set */
-    const char *url;             /* http:// or https:// */
-    const char *const *headers;  /* "Name: value" lines, copied */
+    const char *method;         /* "GET", "POST", ...; NULL: GET, or POST when body set */
+    const char *url;            /* http:// or https:// */
+    const char *const *headers; /* "Name: value" lines, copied */
     size_t n_headers;
-    const void *body;            /* copied; may be NULL */
+    const void *body; /* copied; may be NULL */
     size_t body_len;
-    const char *proxy;           /* NULL or "": direct */
-    long connect_timeout_ms;     /* 0: 10 s */
-    long first_byte_timeout_ms;  /* until the response head; 0: none */
-    long idle_timeout_ms;        /* max gap between received bytes (not while paused); 0: none */
-    long total_timeout_ms;       /* 0: none */
-    size_t max_response;         /* body cap; 0: 64 MiB */
-    const char *log_id;          /* request id for log lines; copied; may be NULL */
+    const char *proxy;          /* NULL or "": direct */
+    long connect_timeout_ms;    /* 0: 10 s */
+    long first_byte_timeout_ms; /* until the response head; 0: none */
+    long idle_timeout_ms;       /* max gap between received bytes (not while paused); 0: none */
+    long total_timeout_ms;      /* 0: none */
+    size_t max_response;        /* body cap; 0: 64 MiB */
+    const char *log_id;         /* request id for log lines; copied; may be NULL */
 };
 
 /** The response head; valid during the callback it is passed to. */
 struct cm_httpc_head {
     long status;
-    const char *raw;  /* "Name: value\0Name: value\0..." (final response only) */
+    const char *raw; /* "Name: value\0Name: value\0..." (final response only) */
     size_t raw_len;
 };
 
@@ -61,14 +61,14 @@ struct cm_httpc_head {
 const char *cm_httpc_head_get(const struct cm_httpc_head *h, const char *name);
 
 struct cm_httpc_result {
-    int rc;                      /* CM_OK, CM_ERR_TIMEOUT, CM_ERR_UPSTREAM, CM_ERR_LIMIT,
-                                    CM_ERR_CLOSED (cancelled), or an on_data error */
-    long status;                 /* HTTP status, 0 if no response head */
+    int rc;      /* CM_OK, CM_ERR_TIMEOUT, CM_ERR_UPSTREAM, CM_ERR_LIMIT,
+                    CM_ERR_CLOSED (cancelled), or an on_data error */
+    long status; /* HTTP status, 0 if no response head */
     const struct cm_httpc_head *head;
-    const char *body;            /* buffered mode only (NUL-terminated); borrowed */
+    const char *body; /* buffered mode only (NUL-terminated); borrowed */
     size_t body_len;
-    uint64_t bytes_in;           /* body bytes received */
-    const char *error;           /* curl's message or ours, never NULL */
+    uint64_t bytes_in; /* body bytes received */
+    const char *error; /* curl's message or ours, never NULL */
 };
 
 struct cm_httpc_cbs {

@@ -74,8 +74,8 @@ struct cm_json_err {
  * Thread-safe, except that cJSON 1.7.x writes a global error position on every parse
  * (a benign race; nothing here reads it).
  */
-int cm_json_parse(const char *data, size_t len, const struct cm_json_parse_opts *opts,
-                  cJSON **out, struct cm_json_err *err);
+int cm_json_parse(const char *data, size_t len, const struct cm_json_parse_opts *opts, cJSON **out,
+                  struct cm_json_err *err);
 
 /**
  * Prints @p item without whitespace into a new string; caller frees *@p out with cm_free().
@@ -119,8 +119,8 @@ int cm_json_opt_bool(const cJSON *obj, const char *name, bool def, bool *out,
  * ("must be an integer between 1 and 128"). Values beyond +-(2^53-1) are refused because
  * the double cannot tell 2^53 from 2^53+1. CM_ERR_INVAL also if @p min > @p max.
  */
-int cm_json_get_int64(const cJSON *obj, const char *name, int64_t min, int64_t max,
-                      int64_t *out, struct cm_json_err *err);
+int cm_json_get_int64(const cJSON *obj, const char *name, int64_t min, int64_t max, int64_t *out,
+                      struct cm_json_err *err);
 int cm_json_opt_int64(const cJSON *obj, const char *name, int64_t min, int64_t max, int64_t def,
                       int64_t *out, struct cm_json_err *err);
 

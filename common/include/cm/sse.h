@@ -37,8 +37,8 @@ struct cm_sse_event {
     size_t type_len;
     const char *data; /* the data lines joined with "\n" (no trailing "\n"); never NULL */
     size_t data_len;
-    const char *id;   /* the last event ID seen on this stream so far (it persists from event
-                         to event, as in the spec); NULL (id_len 0) if none or empty */
+    const char *id; /* the last event ID seen on this stream so far (it persists from event
+                       to event, as in the spec); NULL (id_len 0) if none or empty */
     size_t id_len;
 };
 
@@ -55,9 +55,9 @@ typedef int (*cm_sse_comment_fn)(void *ud, const char *text, size_t len);
  * Private to sse.c.
  */
 struct cm_sse__val {
-    struct cm_buf _b;  /* owned copy, used once the value outlives its chunk */
-    const char *_ref;  /* borrowed bytes in the current chunk, or NULL: the value is in _b */
-    size_t _len;       /* the value's length, wherever it lives */
+    struct cm_buf _b; /* owned copy, used once the value outlives its chunk */
+    const char *_ref; /* borrowed bytes in the current chunk, or NULL: the value is in _b */
+    size_t _len;      /* the value's length, wherever it lives */
 };
 
 /*
@@ -70,17 +70,17 @@ struct cm_sse_parser {
     cm_sse_event_fn _on_event;
     cm_sse_comment_fn _on_comment; /* NULL: comments are skipped without being buffered */
     void *_ud;
-    size_t _max;               /* cap on line + data + type + id held at once */
-    struct cm_buf _line;       /* the start of a line begun in an earlier chunk */
-    struct cm_sse__val _data;  /* data buffer (lines joined by "\n", no trailing "\n") */
-    struct cm_sse__val _type;  /* event type buffer */
-    struct cm_buf _id;         /* last event ID buffer */
-    int64_t _retry;            /* reconnection time (ms) from the last valid retry:, or -1 */
-    int _err;                  /* non-zero: the parser failed with this code (see feed) */
-    unsigned char _has_data;   /* a data: line was seen since the last dispatch */
-    unsigned char _cr;         /* the previous chunk ended in CR: skip an LF at the next start */
-    unsigned char _bom;        /* BOM bytes matched at stream start (0-2); 3: past the start */
-    unsigned char _skip;       /* the current line is an unheard comment: drop its bytes */
+    size_t _max;              /* cap on line + data + type + id held at once */
+    struct cm_buf _line;      /* the start of a line begun in an earlier chunk */
+    struct cm_sse__val _data; /* data buffer (lines joined by "\n", no trailing "\n") */
+    struct cm_sse__val _type; /* event type buffer */
+    struct cm_buf _id;        /* last event ID buffer */
+    int64_t _retry;           /* reconnection time (ms) from the last valid retry:, or -1 */
+    int _err;                 /* non-zero: the parser failed with this code (see feed) */
+    unsigned char _has_data;  /* a data: line was seen since the last dispatch */
+    unsigned char _cr;        /* the previous chunk ended in CR: skip an LF at the next start */
+    unsigned char _bom;       /* BOM bytes matched at stream start (0-2); 3: past the start */
+    unsigned char _skip;      /* the current line is an unheard comment: drop its bytes */
 };
 
 /**

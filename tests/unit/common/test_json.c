@@ -87,7 +87,10 @@ static void parse_length_bounded(void **state)
         assert_true(e.offset <= n);
     }
     /* a leading BOM is allowed (also where cJSON alone would miss it: 4-byte input) */
-    assert_int_equal(parse_n(S("\xEF\xBB\xBF" "1"), 0, &j, &e), CM_OK);
+    assert_int_equal(parse_n(S("\xEF\xBB\xBF"
+                               "1"),
+                             0, &j, &e),
+                     CM_OK);
     assert_true(j->valuedouble == 1);
     cJSON_Delete(j);
     assert_int_equal(parse_n(S("\xEF\xBB\xBF"), 0, &j, &e), CM_ERR_PARSE);
@@ -178,7 +181,9 @@ static void parse_malformed(void **state)
         {"{]", 1},
         {"[\"a\"\"b\"]", 4},
         {"[1]\x01", 3}, /* cJSON alone would take control bytes as whitespace */
-        {"\x0c" "1", 0},
+        {"\x0c"
+         "1",
+         0},
         {"\xEF\xBB\xBF\xEF\xBB\xBF{}", 3},
         {"{\"a\":1,\"b\"", 10},
         {"'a'", 0},
@@ -195,8 +200,7 @@ static void parse_malformed(void **state)
             continue;
         }
         if (rc != CM_ERR_PARSE || e.offset != t[i].off)
-            fail_msg("#%zu %s: rc %d offset %zu (%s)", i, t[i].in, rc, e.offset,
-                     rc ? e.msg : "ok");
+            fail_msg("#%zu %s: rc %d offset %zu (%s)", i, t[i].in, rc, e.offset, rc ? e.msg : "ok");
         assert_null(j);
         assert_int_equal(e.rc, CM_ERR_PARSE);
         assert_string_equal(e.field, "");
@@ -207,9 +211,20 @@ static void parse_malformed(void **state)
 static void parse_valid_edges(void **state)
 {
     static const char *const ok[] = {
-        "0", "-0", "-0.0e-0", "1E+2", "1e400", "[]", "{}", " [ ] ", "\"\"",
-        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\u00e9\\uD83D\\uDE00\"",
-        "\"h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", "{\"\":1}", "[null,true,false]",
+        "0",
+        "-0",
+        "-0.0e-0",
+        "1E+2",
+        "1e400",
+        "[]",
+        "{}",
+        " [ ] ",
+        "\"\"",
+        "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+        "\"\\u00e9\\uD83D\\uDE00\"",
+        "\"h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"",
+        "{\"\":1}",
+        "[null,true,false]",
         "\t\r\n 1 \t\r\n",
     };
     char num[80];
@@ -237,8 +252,7 @@ static void parse_valid_edges(void **state)
     assert_string_equal(e.msg, "invalid JSON at byte 0: number longer than 63 characters");
 }
 
-static char *nest(const char *open, const char *mid, const char *close, size_t levels,
-                  size_t *len)
+static char *nest(const char *open, const char *mid, const char *close, size_t levels, size_t *len)
 {
     size_t lo = strlen(open), lm = strlen(mid), lc = strlen(close), n = 0;
     char *s = cm_malloc(levels * (lo + lc) + lm);
@@ -299,8 +313,7 @@ static void depth_limit(void **state)
     assert_int_equal(parse_nest("[", "", "]", 100000, CM_JSON_DEPTH_MAX, &e), CM_ERR_LIMIT);
     assert_int_equal(e.offset, CM_JSON_DEPTH_MAX);
     assert_int_equal(parse_nest("[", "", "]", 100000, 0, &e), CM_ERR_LIMIT);
-    assert_int_equal(parse_nest("{\"a\":", "1", "}", 100000, CM_JSON_DEPTH_MAX, &e),
-                     CM_ERR_LIMIT);
+    assert_int_equal(parse_nest("{\"a\":", "1", "}", 100000, CM_JSON_DEPTH_MAX, &e), CM_ERR_LIMIT);
     assert_int_equal(parse_nest("[", "", "", 100000, CM_JSON_DEPTH_MAX, &e), CM_ERR_LIMIT);
     assert_int_equal(parse_nest("", "1", "]", 100000, CM_JSON_DEPTH_MAX, &e), CM_ERR_PARSE);
     /* brackets inside strings do not count */
@@ -340,8 +353,7 @@ static void duplicate_keys(void **state)
     assert_int_equal(parse_n(S("{\"model\":\"a\",\"model\":\"b\"}"), 0, &j, &e), CM_ERR_PARSE);
     assert_string_equal(e.field, "model");
     assert_string_equal(e.msg, "field 'model' is given more than once");
-    assert_int_equal(parse_n(S("[{\"x\":{\"k\":1,\"j\":[],\"k\":2}}]"), 0, &j, &e),
-                     CM_ERR_PARSE);
+    assert_int_equal(parse_n(S("[{\"x\":{\"k\":1,\"j\":[],\"k\":2}}]"), 0, &j, &e), CM_ERR_PARSE);
     assert_string_equal(e.field, "k");
     /* keys differing in case are different keys */
     j = parse_ok("{\"a\":1,\"A\":2}");
@@ -491,8 +503,7 @@ static void get_int64_cases(void **state)
         int64_t v;
         assert_int_equal(cm_json_get_int64(j, "i", 43, 100, &v, &e), CM_ERR_INVAL);
         assert_string_equal(e.msg, "field 'i' must be an integer between 43 and 100");
-        assert_int_equal(cm_json_get_int64(j, "fl", INT64_MIN, INT64_MAX, &v, &e),
-                         CM_ERR_INVAL);
+        assert_int_equal(cm_json_get_int64(j, "fl", INT64_MIN, INT64_MAX, &v, &e), CM_ERR_INVAL);
         assert_string_equal(e.msg, "field 'fl' must be an integer");
         assert_int_equal(cm_json_get_int64(j, "fl", 0, INT64_MAX, &v, &e), CM_ERR_INVAL);
         assert_string_equal(e.msg, "field 'fl' must be an integer between 0 and "
@@ -534,14 +545,11 @@ static void get_double_cases(void **state)
     assert_int_equal(cm_json_get_double(j, "fl", 1.5, 1.5, &d, &e), CM_OK);
     assert_int_equal(cm_json_get_double(j, "huge", -DBL_MAX, DBL_MAX, &d, &e), CM_ERR_INVAL);
     assert_string_equal(e.msg, "field 'huge' must be a number");
-    assert_int_equal(cm_json_get_double(j, "huge", -INFINITY, INFINITY, &d, &e),
-                     CM_ERR_INVAL);
-    assert_int_equal(cm_json_get_double(j, "nhuge", -INFINITY, INFINITY, &d, &e),
-                     CM_ERR_INVAL);
+    assert_int_equal(cm_json_get_double(j, "huge", -INFINITY, INFINITY, &d, &e), CM_ERR_INVAL);
+    assert_int_equal(cm_json_get_double(j, "nhuge", -INFINITY, INFINITY, &d, &e), CM_ERR_INVAL);
     assert_int_equal(cm_json_get_double(j, "s", -DBL_MAX, DBL_MAX, &d, &e), CM_ERR_INVAL);
     assert_int_equal(cm_json_get_double(j, "n", -DBL_MAX, DBL_MAX, &d, &e), CM_ERR_INVAL);
-    assert_int_equal(cm_json_get_double(j, "missing", -DBL_MAX, DBL_MAX, &d, &e),
-                     CM_ERR_NOTFOUND);
+    assert_int_equal(cm_json_get_double(j, "missing", -DBL_MAX, DBL_MAX, &d, &e), CM_ERR_NOTFOUND);
     assert_true(d == 1.5);
     assert_int_equal(cm_json_get_double(j, "z", 0, 0, &d, &e), CM_OK);
     assert_true(d == 0);
@@ -659,7 +667,8 @@ static void print_round_trip(void **state)
     size_t n = 0;
     (void)state;
     assert_int_equal(cm_json_print(j, &out, &n), CM_OK);
-    assert_string_equal(out, "{\"a\":[1,2.5,\"x\\\"y\xc3\xa9\",-3],\"b\":null,\"c\":true,\"d\":{}}");
+    assert_string_equal(out,
+                        "{\"a\":[1,2.5,\"x\\\"y\xc3\xa9\",-3],\"b\":null,\"c\":true,\"d\":{}}");
     assert_int_equal(n, strlen(out));
     k = parse_ok(out);
     assert_true(cJSON_Compare(j, k, 1));
@@ -781,7 +790,8 @@ static int build(cJSON **out)
     int rc = cm_json_new_object(&o);
     if (rc)
         goto out;
-    if ((rc = cm_json_set_string(o, "model", "gpt")) || (rc = cm_json_set_int64(o, "max_tokens", 100)) ||
+    if ((rc = cm_json_set_string(o, "model", "gpt")) ||
+        (rc = cm_json_set_int64(o, "max_tokens", 100)) ||
         (rc = cm_json_set_bool(o, "stream", true)) || (rc = cm_json_set_null(o, "stop")) ||
         (rc = cm_json_set_double(o, "t", 0.5)) || (rc = cm_json_set_string(o, "model", "gpt-4o")) ||
         (rc = cm_json_new_array(&a)) || (rc = cm_json_set_stringn(a, NULL, "xyz", 1)) ||

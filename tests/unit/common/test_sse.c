@@ -28,7 +28,7 @@ struct rec {
     int comments;
     const char *chunk; /* the chunk being fed, to check borrowing */
     size_t chunk_len;
-    int borrowed;      /* events whose data pointed into the chunk */
+    int borrowed; /* events whose data pointed into the chunk */
 };
 
 static void put_slice(struct cm_buf *b, const char *tag, const char *p, size_t n)
@@ -123,8 +123,7 @@ static char *parse_cuts(const char *s, size_t n, const size_t *cuts, size_t ncut
     return out;
 }
 
-static char *parse_whole(const char *s, size_t n, size_t max, unsigned flags, int *rc,
-                         size_t *len)
+static char *parse_whole(const char *s, size_t n, size_t max, unsigned flags, int *rc, size_t *len)
 {
     return parse_cuts(s, n, NULL, 0, max, flags, 1, rc, len);
 }
@@ -250,9 +249,9 @@ static const char anthropic_stream[] =
     "data: {\"type\":\"message_stop\"}\r"
     "\r";
 
-static char *expect_log(const char *const *types, const char *const *ids,
-                        const char *const *datas, size_t n, const char *const *comments_after,
-                        size_t ncomments_at, size_t *len)
+static char *expect_log(const char *const *types, const char *const *ids, const char *const *datas,
+                        size_t n, const char *const *comments_after, size_t ncomments_at,
+                        size_t *len)
 {
     struct cm_buf b;
     cm_buf_init(&b, 1 << 20);
@@ -290,8 +289,8 @@ static void openai_stream_all_splits(void **state)
 static void anthropic_stream_all_splits(void **state)
 {
     static const char *const types[] = {
-        "message_start", "content_block_start", "ping", "content_block_delta",
-        "content_block_delta", "content_block_stop", "message_delta", "message_stop"};
+        "message_start",       "content_block_start", "ping",          "content_block_delta",
+        "content_block_delta", "content_block_stop",  "message_delta", "message_stop"};
     static const char *const ids[] = {NULL, NULL, NULL, NULL, "42", "42", "42", "42"};
     static const char *const datas[] = {
         "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_01\",\"type\":\"message\","
@@ -310,8 +309,8 @@ static void anthropic_stream_all_splits(void **state)
         "{\"type\":\"message_stop\"}",
     };
     /* comments seen before event i: " upstream keep-alive" before #1, "" before #5 */
-    static const char *const comments[] = {NULL, " upstream keep-alive", NULL, NULL,
-                                           NULL, "~", NULL, NULL};
+    static const char *const comments[] = {
+        NULL, " upstream keep-alive", NULL, NULL, NULL, "~", NULL, NULL};
     char *expect;
     size_t len;
     (void)state;
@@ -343,11 +342,9 @@ static void line_endings(void **state)
 {
     (void)state;
     EXPECT("data: a\r\n\r\n", "E type=0: id=0: data=1:a\n");
-    EXPECT("data: a\r\rdata: b\r\r",
-                  "E type=0: id=0: data=1:a\nE type=0: id=0: data=1:b\n");
+    EXPECT("data: a\r\rdata: b\r\r", "E type=0: id=0: data=1:a\nE type=0: id=0: data=1:b\n");
     /* LF CR is two line ends: the CR is a blank line */
-    EXPECT("data: a\n\rdata: b\n\n",
-                  "E type=0: id=0: data=1:a\nE type=0: id=0: data=1:b\n");
+    EXPECT("data: a\n\rdata: b\n\n", "E type=0: id=0: data=1:a\nE type=0: id=0: data=1:b\n");
     /* CR, then CRLF: two lines and a blank line */
     EXPECT("data: a\rdata: b\r\n\r\n", "E type=0: id=0: data=3:a\nb\n");
     /* a CR ending a chunk and the LF starting the next are one line end (splits cover it) */
@@ -363,8 +360,7 @@ static void field_rules(void **state)
     EXPECT("data\n\n", "E type=0: id=0: data=0:\n");
     EXPECT("data\ndata\n\n", "E type=0: id=0: data=1:\n\n");
     /* no space after the colon, and only one space stripped */
-    EXPECT("data:x\n\ndata:  x\n\n",
-                  "E type=0: id=0: data=1:x\nE type=0: id=0: data=2: x\n");
+    EXPECT("data:x\n\ndata:  x\n\n", "E type=0: id=0: data=1:x\nE type=0: id=0: data=2: x\n");
     /* a colon in the value is kept */
     EXPECT("data: a:b: c\n\n", "E type=0: id=0: data=6:a:b: c\n");
     /* trailing "\n" of the data buffer removed only once */
@@ -373,8 +369,8 @@ static void field_rules(void **state)
     EXPECT("foo: bar\ndata : x\nDATA: y\ndata: z\n\n", "E type=0: id=0: data=1:z\n");
     /* event type applies to one event, the last event: line wins, empty means none */
     EXPECT("event: a\nevent: b\ndata: 1\n\ndata: 2\n\nevent: c\nevent:\ndata: 3\n\n",
-                  "E type=1:b id=0: data=1:1\nE type=0: id=0: data=1:2\n"
-                  "E type=0: id=0: data=1:3\n");
+           "E type=1:b id=0: data=1:1\nE type=0: id=0: data=1:2\n"
+           "E type=0: id=0: data=1:3\n");
     /* an event with no data line is not dispatched and its type is dropped */
     EXPECT("event: lonely\n\ndata: x\n\n", "E type=0: id=0: data=1:x\n");
     /* data may hold NUL bytes */
@@ -391,8 +387,8 @@ static void id_rules(void **state)
 
     /* the id persists; an id with NUL is ignored; "id" alone resets it */
     EXPECT("id: 1\ndata: a\n\ndata: b\n\nid: 2\0x\ndata: c\n\nid\ndata: d\n\n",
-                  "E type=0: id=1:1 data=1:a\nE type=0: id=1:1 data=1:b\n"
-                  "E type=0: id=1:1 data=1:c\nE type=0: id=0: data=1:d\n");
+           "E type=0: id=1:1 data=1:a\nE type=0: id=1:1 data=1:b\n"
+           "E type=0: id=1:1 data=1:c\nE type=0: id=0: data=1:d\n");
     /* id without data: no event, but the last event ID changes */
     rec_init(&r);
     cm_sse_parser_init(&p, 0, on_event, NULL, &r);
@@ -417,11 +413,19 @@ static void retry_rules(void **state)
         const char *line;
         int64_t want;
     } t[] = {
-        {"retry: 3000\n", 3000},  {"retry:10\n", 10},      {"retry: 3a\n", -1},
-        {"retry:\n", -1},         {"retry\n", -1},         {"retry: -5\n", -1},
-        {"retry: +5\n", -1},      {"retry:  5\n", -1},     {"retry: 5 \n", -1},
-        {"retry: 0\n", 0},        {"retry: 99999999999999999999999\n", INT64_MAX},
-        {"retry: 1.5\n", -1},     {"retry: \xd9\xa3\n", -1}, /* non-ASCII digit */
+        {"retry: 3000\n", 3000},
+        {"retry:10\n", 10},
+        {"retry: 3a\n", -1},
+        {"retry:\n", -1},
+        {"retry\n", -1},
+        {"retry: -5\n", -1},
+        {"retry: +5\n", -1},
+        {"retry:  5\n", -1},
+        {"retry: 5 \n", -1},
+        {"retry: 0\n", 0},
+        {"retry: 99999999999999999999999\n", INT64_MAX},
+        {"retry: 1.5\n", -1},
+        {"retry: \xd9\xa3\n", -1}, /* non-ASCII digit */
     };
     (void)state;
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
@@ -455,25 +459,42 @@ static void bom_rules(void **state)
     struct cm_sse_parser p;
     struct rec r;
     (void)state;
-    EXPECT("\xEF\xBB\xBF" "data: a\n\n", "E type=0: id=0: data=1:a\n");
+    EXPECT("\xEF\xBB\xBF"
+           "data: a\n\n",
+           "E type=0: id=0: data=1:a\n");
     /* only one BOM is skipped: a second one is part of the field name */
-    EXPECT("\xEF\xBB\xBF\xEF\xBB\xBF" "data: a\n\ndata: b\n\n",
-                  "E type=0: id=0: data=1:b\n");
+    EXPECT("\xEF\xBB\xBF\xEF\xBB\xBF"
+           "data: a\n\ndata: b\n\n",
+           "E type=0: id=0: data=1:b\n");
     /* a partial BOM is not a BOM */
-    EXPECT("\xEF\xBB" "data: a\n\ndata: b\n\n", "E type=0: id=0: data=1:b\n");
-    EXPECT("\xEF" "\n" "data: b\n\n", "E type=0: id=0: data=1:b\n");
+    EXPECT("\xEF\xBB"
+           "data: a\n\ndata: b\n\n",
+           "E type=0: id=0: data=1:b\n");
+    EXPECT("\xEF"
+           "\n"
+           "data: b\n\n",
+           "E type=0: id=0: data=1:b\n");
     /* not skipped later in the stream */
-    EXPECT("data: a\n\n\xEF\xBB\xBF" "data: b\n\ndata: c\n\n",
-                  "E type=0: id=0: data=1:a\nE type=0: id=0: data=1:c\n");
+    EXPECT("data: a\n\n\xEF\xBB\xBF"
+           "data: b\n\ndata: c\n\n",
+           "E type=0: id=0: data=1:a\nE type=0: id=0: data=1:c\n");
     /* a BOM inside a value is data */
     EXPECT("data: \xEF\xBB\xBF\n\n", "E type=0: id=0: data=3:\xEF\xBB\xBF\n");
     /* after finish, a new stream may start with a BOM again */
     rec_init(&r);
     cm_sse_parser_init(&p, 0, on_event, NULL, &r);
-    assert_int_equal(cm_sse_parser_feed(&p, S("\xEF\xBB\xBF" "data: a\n\n"), NULL), CM_OK);
+    assert_int_equal(cm_sse_parser_feed(&p,
+                                        S("\xEF\xBB\xBF"
+                                          "data: a\n\n"),
+                                        NULL),
+                     CM_OK);
     assert_int_equal(cm_sse_parser_finish(&p, 0), CM_OK);
     assert_int_equal(cm_sse_parser_feed(&p, S("\xEF\xBB"), NULL), CM_OK);
-    assert_int_equal(cm_sse_parser_feed(&p, S("\xBF" "data: b\n\n"), NULL), CM_OK);
+    assert_int_equal(cm_sse_parser_feed(&p,
+                                        S("\xBF"
+                                          "data: b\n\n"),
+                                        NULL),
+                     CM_OK);
     assert_string_equal(rec_log(&r), "E type=0: id=0: data=1:a\nE type=0: id=0: data=1:b\n");
     cm_sse_parser_cleanup(&p);
     cm_buf_cleanup(&r.log);
@@ -495,8 +516,7 @@ static void finish_modes(void **state)
     CHECK("data: a\r", 0, CM_SSE_FINISH_DISPATCH, "E type=0: id=0: data=1:a\n", CM_OK);
     /* nothing pending: nothing dispatched; a trailing event: line alone is not an event */
     CHECK("data: a\n\n", 0, CM_SSE_FINISH_DISPATCH, "E type=0: id=0: data=1:a\n", CM_OK);
-    CHECK("data: a\n\nevent: x", 0, CM_SSE_FINISH_DISPATCH, "E type=0: id=0: data=1:a\n",
-          CM_OK);
+    CHECK("data: a\n\nevent: x", 0, CM_SSE_FINISH_DISPATCH, "E type=0: id=0: data=1:a\n", CM_OK);
     CHECK(": only a comment", 0, CM_SSE_FINISH_DISPATCH, "C 15: only a comment\n", CM_OK);
     CHECK("", 0, CM_SSE_FINISH_DISPATCH, "", CM_OK);
 }
@@ -532,8 +552,8 @@ static void cap_limits(void **state)
     /* one byte more in the line: over */
     CHECK("data: 0123456789a\n\n", 16, 0, "", CM_ERR_LIMIT);
     /* earlier events are delivered, then LIMIT, whatever the cuts */
-    CHECK("data: a\n\ndata: 0123456789abcdef\n\ndata: b\n\n", 16, 0,
-          "E type=0: id=0: data=1:a\n", CM_ERR_LIMIT);
+    CHECK("data: a\n\ndata: 0123456789abcdef\n\ndata: b\n\n", 16, 0, "E type=0: id=0: data=1:a\n",
+          CM_ERR_LIMIT);
     /* held data counts with the next line: 10 + 16 > 24 when the second line comes */
     CHECK("data: 0123456789\ndata: 0123456789\n\n", 24, 0, "", CM_ERR_LIMIT);
     /* type and id count too */
@@ -541,8 +561,7 @@ static void cap_limits(void **state)
     CHECK("id: 0123456789\nevent: abc\ndata: x\n\n", 21, 0,
           "E type=3:abc id=10:0123456789 data=1:x\n", CM_OK);
     /* an unterminated overlong line fails too, not only at its line end */
-    CHECK("data: a\n\ndata: 0123456789abcdefgh", 16, 0, "E type=0: id=0: data=1:a\n",
-          CM_ERR_LIMIT);
+    CHECK("data: a\n\ndata: 0123456789abcdefgh", 16, 0, "E type=0: id=0: data=1:a\n", CM_ERR_LIMIT);
     /* ... counting what the event already holds (here the id): 10 + 18 > 20 */
     CHECK("id: 0123456789\ndata: 0123456789ab", 20, 0, "", CM_ERR_LIMIT);
 
@@ -779,8 +798,9 @@ static void writer_output(void **state)
     cm_buf_init(&b, 1 << 20);
     assert_int_equal(cm_buf_append_str(&b, "head"), CM_OK);
     cm_alloc_fail_at(1);
-    assert_int_equal(cm_sse_write_event(&b, NULL, "0123456789012345678901234567890123456789"
-                                                  "0123456789012345678901234567890123456789",
+    assert_int_equal(cm_sse_write_event(&b, NULL,
+                                        "0123456789012345678901234567890123456789"
+                                        "0123456789012345678901234567890123456789",
                                         80),
                      CM_ERR_NOMEM);
     cm_alloc_fail_at(0);
@@ -794,12 +814,18 @@ static void writer_round_trip(void **state)
         const char *type;
         const char *data;
     } ev[] = {
-        {NULL, "{\"choices\":[]}"},  {"message_start", "{}"},
-        {NULL, ""},                  {"x", "\n"},
-        {NULL, "a\nb"},              {"content_block_delta", "a\n\nb\n"},
-        {NULL, " leading space"},    {NULL, "  two"},
-        {NULL, ":colon first"},      {"t", "data: nested\nevent: no\nid: 5\n"},
-        {NULL, "h\xc3\xa9llo \xe2\x9c\x93"}, {"ping", "[DONE]"},
+        {NULL, "{\"choices\":[]}"},
+        {"message_start", "{}"},
+        {NULL, ""},
+        {"x", "\n"},
+        {NULL, "a\nb"},
+        {"content_block_delta", "a\n\nb\n"},
+        {NULL, " leading space"},
+        {NULL, "  two"},
+        {NULL, ":colon first"},
+        {"t", "data: nested\nevent: no\nid: 5\n"},
+        {NULL, "h\xc3\xa9llo \xe2\x9c\x93"},
+        {"ping", "[DONE]"},
     };
     struct cm_buf out, want;
     uint32_t seed = 12345;
