@@ -24,14 +24,12 @@ Responses: text "fake answer to: <last user text>"; a function_call when tools a
 and the last user text contains "call_tool"; reasoning summary deltas when
 reasoning.effort is "high"; usage in response.completed.
 """
-import argparse
-import asyncio
-import base64
 import json
-import sys
 import time
 import uuid
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from fakelib import jwt, reply, serve, stream_chunk, stream_end, stream_head
 
 CLIENT_ID = "app_EMoamEEZ73f0CkXaXp7hrann"
 FORBIDDEN = ["previous_response_id", "prompt_cache_retention", "safety_identifier",
@@ -43,11 +41,6 @@ SCRIPT = {}     # account_id -> [steps]
 REFRESH_SCRIPT = {}
 REQUESTS = []
 STATS = {"by_account": {}, "violations": [], "refreshes": 0}
-
-
-def jwt(claims):
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
-    return f"{enc({'alg': 'none', 'typ': 'JWT'})}.{enc(claims)}.sig"
 
 
 def id_token_for(account_id, email="user@example.com", plan="plus"):
@@ -190,34 +183,8 @@ def response_events(body):
     yield sse("response.completed", {"type": "response.completed", "response": done})
 
 
-async def read_request(reader):
-    line = await reader.readline()
-    if not line:
-        return None
-    method, target, _ = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-    headers, counts = {}, {}
-    while True:
-        h = await reader.readline()
-        if h in (b"\r\n", b"\n", b""):
-            break
-        k, _, v = h.decode("latin-1").partition(":")
-        k = k.strip().lower()
-        counts[k] = counts.get(k, 0) + 1
-        headers[k] = v.strip()
-    headers["_authorization_count"] = counts.get("authorization", 0)
-    body = b""
-    if "content-length" in headers:
-        body = await reader.readexactly(int(headers["content-length"]))
-    return method, target, headers, body
-
-
-def reply(writer, status, obj, ctype="application/json", extra=""):
-    data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-    writer.write(f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(data)}"
-                 f"\r\n{extra}\r\n".encode() + data)
-
-
 async def responses(writer, headers, body):
+    """Answers one inference request; returns its status, or -1 when it cut the stream."""
     token = headers.get("authorization", "")[7:]
     acct = ACCOUNTS.get(token)
     if not acct or acct.get("expires", 1e18) < time.time():
@@ -246,18 +213,15 @@ async def responses(writer, headers, body):
     if st:
         reply(writer, st, {"error": {"type": "server_error", "message": f"fake {st}"}})
         return st
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n")
+    stream_head(writer)
     events = list(response_events(body))
     if step.get("cut"):
         events = events[:-1]  # no response.completed
     for ev in events:
-        writer.write(b"%x\r\n" % len(ev) + ev + b"\r\n")
-        await writer.drain()
+        await stream_chunk(writer, ev)
     if step.get("cut"):
-        writer.close()  # abrupt end, no terminating chunk
-        return -1
-    writer.write(b"0\r\n\r\n")
+        return -1  # abrupt end: the connection closes without the terminating chunk
+    stream_end(writer)
     return 200
 
 
@@ -292,74 +256,47 @@ def token_endpoint(writer, headers, body):
                         "expires_in": 864000})
 
 
-async def handle(reader, writer):
+async def handle(req, writer):
+    headers = dict(req.headers, _authorization_count=req.counts.get("authorization", 0))
+    path = req.path
     try:
-        while True:
-            req = await read_request(reader)
-            if req is None:
-                break
-            method, target, headers, raw = req
-            path = urlsplit(target).path
-            try:
-                body = json.loads(raw) if raw and path != "/oauth/token" else {}
-            except ValueError:
-                reply(writer, 400, {"error": {"type": "invalid_request_error",
-                                              "message": "body is not JSON"}})
-                await writer.drain()
-                continue
-            if path.endswith("/codex/responses") and method == "POST":
-                REQUESTS.append({"headers": {k: v for k, v in headers.items()
-                                             if not k.startswith("_")}, "body": body})
-                st = await responses(writer, headers, body)
-                if st == -1:
-                    return
-                aid = (ACCOUNTS.get(headers.get("authorization", "")[7:]) or {}).get(
-                    "account_id", "?")
-                by = STATS["by_account"].setdefault(aid, {})
-                by[str(st)] = by.get(str(st), 0) + 1
-            elif path == "/oauth/token" and method == "POST":
-                token_endpoint(writer, headers, raw)
-            elif path == "/_accounts":
-                for tok, a in body.items():
-                    ACCOUNTS[tok] = a
-                    if a.get("refresh_token"):
-                        REFRESH[a["refresh_token"]] = a["account_id"]
-                reply(writer, 200, {"ok": True})
-            elif path == "/_script":
-                for aid, steps in body.items():
-                    for s in steps:
-                        if s.get("refresh"):
-                            REFRESH_SCRIPT[aid] = s["refresh"]
-                        else:
-                            SCRIPT.setdefault(aid, []).append(s)
-                reply(writer, 200, {"ok": True})
-            elif path == "/_requests":
-                reply(writer, 200, REQUESTS)
-            elif path == "/_stats":
-                reply(writer, 200, STATS)
-            else:
-                reply(writer, 404, {"error": {"type": "not_found", "message": path}})
-            await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-        pass
-    finally:
-        try:
-            writer.close()
-        except Exception:
-            pass
-
-
-async def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, default=0)
-    srv = await asyncio.start_server(handle, "127.0.0.1", ap.parse_args().port)
-    print("PORT", srv.sockets[0].getsockname()[1], flush=True)
-    async with srv:
-        await srv.serve_forever()
+        body = req.json() if path != "/oauth/token" else {}
+    except ValueError:
+        reply(writer, 400, {"error": {"type": "invalid_request_error",
+                                      "message": "body is not JSON"}})
+        return None
+    if path.endswith("/codex/responses") and req.method == "POST":
+        REQUESTS.append({"headers": dict(req.headers), "body": body})
+        st = await responses(writer, headers, body)
+        if st == -1:
+            return "close"
+        aid = (ACCOUNTS.get(headers.get("authorization", "")[7:]) or {}).get("account_id", "?")
+        by = STATS["by_account"].setdefault(aid, {})
+        by[str(st)] = by.get(str(st), 0) + 1
+    elif path == "/oauth/token" and req.method == "POST":
+        token_endpoint(writer, headers, req.raw)
+    elif path == "/_accounts":
+        for tok, a in body.items():
+            ACCOUNTS[tok] = a
+            if a.get("refresh_token"):
+                REFRESH[a["refresh_token"]] = a["account_id"]
+        reply(writer, 200, {"ok": True})
+    elif path == "/_script":
+        for aid, steps in body.items():
+            for st in steps:
+                if st.get("refresh"):
+                    REFRESH_SCRIPT[aid] = st["refresh"]
+                else:
+                    SCRIPT.setdefault(aid, []).append(st)
+        reply(writer, 200, {"ok": True})
+    elif path == "/_requests":
+        reply(writer, 200, REQUESTS)
+    elif path == "/_stats":
+        reply(writer, 200, STATS)
+    else:
+        reply(writer, 404, {"error": {"type": "not_found", "message": path}})
+    return None
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
+    serve(handle)
