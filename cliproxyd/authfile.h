@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * authfile.h - one CLIProxyAPI auth file (one JSON credential per file in auth-dir).
+ *
+ * Parses the bytes of a file into an owned struct cp_authfile (tokens, expiry, the
+ * per-file knobs), decides when a token wants refreshing (pure, clock injected), applies
+ * a token endpoint's answer, prints the JSON back (unknown fields kept as they were) and
+ * writes it atomically. Also the names a new login's file gets and the auth_index.
+ * Everything here is pure except cp_authfile_write(). No directory watching, no HTTP.
+ * Thread-safety: a struct cp_authfile has one owner at a time; the free functions that
+ * take only values are safe from any thread.
+ */
+#ifndef CP_AUTHFILE_H
+#define CP_AUTHFILE_H
+
+#include "cm/clock.h"
+#include "cm/json.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CP_AUTHFILE_MAX_SIZE (1024 * 1024) /* larger files are refused (CM_ERR_LIMIT) */
+#define CP_AUTHFILE_MAX_DEPTH 32           /* JSON nesting cap for files and token answers */
+#define CP_AUTHFILE_INDEX_SIZE 17          /* auth_index: 16 hex digits + NUL */
+#define CP_AUTHFILE_TIME_SIZE 32           /* "YYYY-MM-DDTHH:MM:SSZ" + NUL, with room */
+#define CP_AUTHFILE_ERR_MAX 384
+#define CP_AUTHFILE_NAME_MAX 255 /* longest file name (NAME_MAX) */
+
+#define CP_AUTHFILE_LEAD_CODEX (5 * 24 * 3600) /* refresh 5 days before expiry (spec 3.1c) */
+#define CP_AUTHFILE_LEAD_CLAUDE (4 * 3600)     /* refresh 4 hours before expiry (spec 3.2c) */
+
+/** The provider a file's "type" names. */
+enum cp_auth_provider {
+    CP_AUTH_UNKNOWN = 0, /* a type we do not know at all */
+    CP_AUTH_CODEX,       /* "codex": supported */
+    CP_AUTH_CLAUDE,      /* "claude": supported */
+    CP_AUTH_GEMINI,      /* "gemini" (Gemini CLI): known, not yet supported */
+    CP_AUTH_QWEN,        /* "qwen": known, not yet supported */
+    CP_AUTH_IFLOW,       /* "iflow": known, not yet supported */
+    CP_AUTH_ANTIGRAVITY, /* "antigravity": known, not yet supported */
+    CP_AUTH_VERTEX,      /* "vertex": known, not yet supported */
+    CP_AUTH_AISTUDIO,    /* "aistudio": known, not yet supported */
+    CP_AUTH_KIMI,        /* "kimi": known, not yet supported */
+    CP_AUTH_XAI,         /* "xai": known, not yet supported */
+};
+
+/**
+ * What was wrong with a file or a token answer, for the log and the management API.
+ * Filled only on failure. msg names the file and the field, never a token value:
+ * "auth file 'codex-a@b.json': field 'priority' must be an integer or a numeric string".
+ */
+struct cp_authfile_err {
+    int rc;                            /* the code that was returned */
+    char field[CM_JSON_ERR_FIELD_MAX]; /* the field at fault, "" if none */
+    char msg[CP_AUTHFILE_ERR_MAX];     /* one sentence */
+};
+
+/**
+ * A parsed credential. Every pointer is owned by the struct (freed by cp_authfile_free());
+ * string fields are NULL when absent or empty. Callers read fields, never change them.
+ */
+struct cp_authfile {
+    char *name;                              /* file name as given to parse (no directory) */
+    char *type;                              /* "type" as written ("codex") */
+    enum cp_auth_provider provider;          /* from type */
+    char auth_index[CP_AUTHFILE_INDEX_SIZE]; /* cp_authfile_auth_index(name) */
+
+    char *email;         /* field "email", else (codex) the id_token claim "email" */
+    char *access_token;  /* secret */
+    char *refresh_token; /* secret */
+    char *id_token;      /* secret (codex; claude files may carry one too) */
+    char *account_id;    /* codex: field, else id_token claim chatgpt_account_id */
+    char *plan_type;     /* codex: id_token claim chatgpt_plan_type, as written */
+    bool has_expired;    /* "expired" present and non-empty */
+    int64_t expired;     /* unix seconds (fraction dropped) when has_expired */
+    bool has_last_refresh;
+    int64_t last_refresh; /* unix seconds when has_last_refresh */
+
+    /* knobs (spec section 2, last paragraph) */
+    bool disabled;          /* "disabled" */
+    int64_t priority;       /* "priority": integer or numeric string; 0 when absent */
+    char *prefix;           /* "prefix", no '/' */
+    char *proxy_url;        /* "proxy_url" */
+    char *note;             /* "note" */
+    char **excluded_models; /* "excluded_models", else "excluded-models"; n entries */
+    size_t n_excluded_models;
+    int disable_cooling; /* "disable_cooling"/"disable-cooling": -1 absent, 0, 1 */
+    char **header_names; /* "headers" object: n names and values, in file order */
+    char **header_values;
+    size_t n_headers;
+
+    cJSON *json; /* the whole file as parsed, kept so unknown fields survive a rewrite */
+};
+
+/** "codex", "claude", ... for a provider; "unknown" for CP_AUTH_UNKNOWN. Static storage. */
+const char *cp_authfile_provider_name(enum cp_auth_provider p);
+
+/** true for the providers this build can serve (codex, claude). */
+bool cp_authfile_provider_supported(enum cp_auth_provider p);
+
+/**
+ * Parses the @p len bytes at @p data (borrowed; need not be NUL-terminated), the content
+ * of the file called @p name (borrowed; a bare file name of at most CP_AUTHFILE_NAME_MAX
+ * bytes, used in messages, for auth_index and kept in the struct). Rules:
+ *  - at most CP_AUTHFILE_MAX_SIZE bytes and CP_AUTHFILE_MAX_DEPTH nesting (CM_ERR_LIMIT);
+ *    not JSON or not an object -> CM_ERR_PARSE;
+ *  - "type" is required (missing: CM_ERR_NOTFOUND) and a non-blank string (else
+ *    CM_ERR_INVAL); matched ignoring ASCII case and blanks. An unsupported or unknown
+ *    type still parses (provider tells which), so the caller can skip it with a warning;
+ *    for those only type, email and the knobs are read;
+ *  - codex/claude: tokens are optional strings; "expired"/"last_refresh" RFC 3339 strings
+ *    (see cp_authfile_parse_time(); "" = unknown); a present codex "id_token" must be a
+ *    decodable JWT (header.payload.signature, payload base64url JSON object; the
+ *    signature is not checked) and fills account_id (if the field is absent), email (if
+ *    absent) and plan_type;
+ *  - knobs: disabled bool; priority integer or a string holding one (int32 range);
+ *    prefix string without '/'; proxy_url, note strings; excluded_models string list;
+ *    disable_cooling bool; headers object of strings.
+ * An object that repeats a key is refused (CM_ERR_PARSE, as cm_json_parse() does).
+ * Any field of the wrong type is CM_ERR_INVAL naming it. Returns CM_OK and *@p out
+ * (caller frees with cp_authfile_free()), CM_ERR_NOMEM, or an error above with @p err
+ * (may be NULL) filled. CM_ERR_INVAL for NULL arguments.
+ */
+int cp_authfile_parse(const char *name, const char *data, size_t len, struct cp_authfile **out,
+                      struct cp_authfile_err *err);
+
+/** Wipes the secrets and frees @p af and everything it owns. NULL is a no-op. */
+void cp_authfile_free(struct cp_authfile *af);
+
+/** Seconds before expiry at which @p af wants a refresh (codex 5 d, claude 4 h; 0 others). */
+int64_t cp_authfile_refresh_lead(const struct cp_authfile *af);
+
+/**
+ * true when @p af should be refreshed at the wall time of @p clk (NULL = real clock):
+ * it has a refresh token and either expired - now <= its lead, or its expiry is unknown
+ * (we choose to refresh then: a refresh is the only way to learn the expiry, and a file
+ * without "expired" is most likely a hand-made or old one). Without a refresh token:
+ * false. Pure given the clock.
+ */
+bool cp_authfile_needs_refresh(const struct cp_authfile *af, const struct cm_clock *clk);
+
+/** true when the expiry is known and now >= expired. Unknown expiry: false. Pure. */
+bool cp_authfile_is_expired(const struct cp_authfile *af, const struct cm_clock *clk);
+
+/**
+ * Applies a successful token endpoint answer (the @p len bytes of JSON at @p resp,
+ * borrowed) at the wall time of @p clk (NULL = real clock). The answer must carry a
+ * non-empty "access_token" and an integer "expires_in" > 0; "refresh_token" and
+ * "id_token" are optional (missing or "" keeps the old one). Then, as spec 3.1(c) / 3.2(c)
+ * say, the struct and its JSON tree get: access_token, refresh_token, id_token (codex),
+ * account_id (codex, from the new id_token, if non-empty), email (codex: id_token claim;
+ * claude: "account"."email_address"; when given), expired = now + expires_in and
+ * last_refresh = now (RFC 3339 UTC), type. Every other member of the tree stays as it
+ * was, in place. All or nothing: on error @p af is unchanged. Only codex and claude
+ * (CM_ERR_INVAL otherwise). Returns CM_OK, CM_ERR_NOMEM, CM_ERR_PARSE / CM_ERR_LIMIT
+ * (answer not JSON / too big), CM_ERR_NOTFOUND (access_token or expires_in missing) or
+ * CM_ERR_INVAL (a field of the wrong type or range, bad id_token), @p err
+ * (may be NULL) filled on failure.
+ */
+int cp_authfile_apply_refresh(struct cp_authfile *af, const char *resp, size_t len,
+                              const struct cm_clock *clk, struct cp_authfile_err *err);
+
+/**
+ * Prints the tree of @p af as compact JSON plus a '\n' into a new string; caller frees
+ * with cm_free() (wipe it first with cm_crypto_memzero(): it holds tokens).
+ * *@p len_out (may be NULL) gets the length. CM_OK, CM_ERR_NOMEM, CM_ERR_INVAL.
+ */
+int cp_authfile_serialize(const struct cp_authfile *af, char **out, size_t *len_out);
+
+/**
+ * Writes the @p len bytes at @p data to @p path atomically: a temporary file in the same
+ * directory (mkstemp), write, fsync, fchmod 0600, rename over @p path, fsync the
+ * directory. On failure the old file at @p path is untouched, the temporary is removed
+ * and CM_ERR_IO is returned (the failing call and errno are logged); CM_ERR_INVAL for
+ * NULL arguments or a path ending in '/'; CM_ERR_NOMEM. Blocking I/O: not for request
+ * threads. Thread-safe (different paths).
+ */
+int cp_authfile_write(const char *path, const char *data, size_t len);
+
+/**
+ * Parses an RFC 3339 time "YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)" ('t'/'z' in
+ * either case) into unix seconds (fraction dropped, i.e. rounded down). CM_OK or
+ * CM_ERR_INVAL (not this form, a field out of range). Pure.
+ */
+int cp_authfile_parse_time(const char *s, int64_t *out);
+
+/** Formats unix seconds @p t as "YYYY-MM-DDTHH:MM:SSZ" into @p out. CM_OK, CM_ERR_INVAL. */
+int cp_authfile_format_time(int64_t t, char out[CP_AUTHFILE_TIME_SIZE]);
+
+/**
+ * The auth_index of the file called @p name: the first 8 bytes of SHA-256("file:" + name)
+ * as 16 lowercase hex digits (spec section 2) into @p out. CM_OK; CM_ERR_INVAL for NULL;
+ * CM_ERR_LIMIT for a name longer than CP_AUTHFILE_NAME_MAX bytes. Pure, no allocation.
+ */
+int cp_authfile_auth_index(const char *name, char out[CP_AUTHFILE_INDEX_SIZE]);
+
+/**
+ * The file name a new login gets (spec 3.1(a), 3.2(a)), as a new string the caller frees
+ * with cm_free():
+ *  - "codex": no plan -> "codex-<email>.json"; plan "team" -> "codex-<h>-<email>-team.json"
+ *    with h = the first 8 hex digits of SHA-256(account_id) (no account_id: the last
+ *    form); other plans -> "codex-<email>-<plan>.json". The plan is normalised: runs of
+ *    characters other than ASCII letters and digits become one '-', trimmed, lowercased.
+ *  - "claude": "claude-<email>.json" (plan and account_id ignored).
+ * The email is trimmed and '/', '\\', ':' and control bytes in it become '_' so the name
+ * cannot leave the directory. @p plan and @p account_id may be NULL.
+ * CM_OK, CM_ERR_NOMEM, CM_ERR_INVAL (other provider, NULL or empty email).
+ */
+int cp_authfile_login_name(const char *provider, const char *email, const char *account_id,
+                           const char *plan, char **out);
+
+/**
+ * A one-line description for logs, no secrets: "codex user@example.com
+ * (codex-user@example.com.json)", "(no email)" when there is none. Always NUL-terminates
+ * @p dst (cut if @p dstlen is too small; dstlen 0 writes nothing). Pure.
+ */
+void cp_authfile_describe(const struct cp_authfile *af, char *dst, size_t dstlen);
+
+#endif
