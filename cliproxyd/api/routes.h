@@ -4,8 +4,9 @@
 #define CP_API_ROUTES_H
 
 #include "cm/httpd.h"
+#include "server.h"
 
-/** Registers every cliproxyd route on @p s. */
-int cp_api_routes(struct cm_httpd *s);
+/** Registers every cliproxyd route on @p s; handlers share @p srv (borrowed, outlives s). */
+int cp_api_routes(struct cm_httpd *s, struct cp_server *srv);
 
 #endif

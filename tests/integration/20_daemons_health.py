@@ -6,13 +6,22 @@ import json
 import os
 import subprocess
 
-from harness import BUILD, Proc, free_port, http, run, wait_port
+from harness import BUILD, TMP, Proc, free_port, http, run, wait_port
+
+
+CONFIG = os.path.join(TMP, "cliproxyd-min.yaml")
+with open(CONFIG, "w") as f:
+    f.write('api-keys:\n  - "test-key-0123456789abcdef"\nauth-dir: "%s"\n' % TMP)
+
+
+def daemon_argv(name, *args):
+    extra = ["-config", CONFIG] if name == "cliproxyd" else []
+    return [os.path.join(BUILD, name, name), *extra, *args]
 
 
 def start(name):
     port = free_port()
-    p = Proc(name, [os.path.join(BUILD, name, name), "-host", "127.0.0.1", "-port", str(port)],
-             check_exit=True)
+    p = Proc(name, daemon_argv(name, "-host", "127.0.0.1", "-port", str(port)), check_exit=True)
     wait_port(port, p)
     return p, port
 
@@ -33,7 +42,7 @@ def test_health():
 def test_bad_flags():
     for name in ("cliproxyd", "meterd"):
         for args in (["-port", "99999"], ["-bogus", "1"], ["-log-level", "loud"]):
-            r = subprocess.run([os.path.join(BUILD, name, name), *args], capture_output=True)
+            r = subprocess.run(daemon_argv(name, *args), capture_output=True)
             assert r.returncode == 2, (name, args, r.returncode)
             assert r.stderr, (name, args)
 
@@ -52,8 +61,8 @@ def test_meterd_port_from_env():
 
 def test_bind_failure_is_clear():
     port = free_port()
-    r = subprocess.run([os.path.join(BUILD, "cliproxyd", "cliproxyd"), "-host", "192.0.2.1",
-                        "-port", str(port)], capture_output=True, timeout=10)
+    r = subprocess.run(daemon_argv("cliproxyd", "-host", "192.0.2.1", "-port", str(port)),
+                       capture_output=True, timeout=10)
     # 192.0.2.1 (TEST-NET-1) is not an address of this machine: bind fails, nothing is sent
     assert r.returncode == 1
     assert b"192.0.2.1" in r.stderr, r.stderr
