@@ -106,8 +106,9 @@ int main(int argc, char **argv)
         goto out;
     }
     if (cp_config_has_example_key(cfg)) {
-        fprintf(stderr, "cliproxyd: %s: `api-keys` still holds an example key "
-                        "(your-api-key-...); set your own keys before starting\n",
+        fprintf(stderr,
+                "cliproxyd: %s: `api-keys` still holds an example key "
+                "(your-api-key-...); set your own keys before starting\n",
                 o.config);
         goto out;
     }

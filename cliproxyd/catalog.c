@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/* catalog.c - built-in model lists per provider (and Codex plan); see catalog.h. */
+#include "catalog.h"
+
+#include <string.h>
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Codex: free / team plans (spec 3.1(f), v6 models.json) */
+static const char *const codex_base[] = {
+    "gpt-5",         "gpt-5-codex",        "gpt-5-codex-mini",  "gpt-5.1",
+    "gpt-5.1-codex", "gpt-5.1-codex-mini", "gpt-5.1-codex-max", "gpt-5.2",
+    "gpt-5.2-codex", "gpt-5.3-codex",      "gpt-5.4",           "gpt-5.4-mini"};
+/* plus / pro add the spark model */
+static const char *const codex_plus[] = {"gpt-5",
+                                         "gpt-5-codex",
+                                         "gpt-5-codex-mini",
+                                         "gpt-5.1",
+                                         "gpt-5.1-codex",
+                                         "gpt-5.1-codex-mini",
+                                         "gpt-5.1-codex-max",
+                                         "gpt-5.2",
+                                         "gpt-5.2-codex",
+                                         "gpt-5.3-codex",
+                                         "gpt-5.4",
+                                         "gpt-5.4-mini",
+                                         "gpt-5.3-codex-spark"};
+static const char *const claude[] = {"claude-haiku-4-5-20251001",  "claude-sonnet-4-5-20250929",
+                                     "claude-sonnet-4-6",          "claude-opus-4-6",
+                                     "claude-opus-4-5-20251101",   "claude-opus-4-1-20250805",
+                                     "claude-opus-4-20250514",     "claude-sonnet-4-20250514",
+                                     "claude-3-7-sonnet-20250219", "claude-3-5-haiku-20241022"};
+
+size_t cp_catalog_models(const char *provider, const char *plan, const char *const **ids)
+{
+    *ids = NULL;
+    if (!provider)
+        return 0;
+    if (strcmp(provider, "claude") == 0) {
+        *ids = claude;
+        return N(claude);
+    }
+    if (strcmp(provider, "codex") == 0) {
+        /* team / business / go -> the team list; free -> free; anything else -> pro */
+        if (plan && (strcmp(plan, "free") == 0 || strcmp(plan, "team") == 0 ||
+                     strcmp(plan, "business") == 0 || strcmp(plan, "go") == 0)) {
+            *ids = codex_base;
+            return N(codex_base);
+        }
+        *ids = codex_plus;
+        return N(codex_plus);
+    }
+    return 0;
+}
+
+const char *cp_catalog_owner(const char *provider)
+{
+    if (provider && strcmp(provider, "codex") == 0)
+        return "openai";
+    if (provider && strcmp(provider, "claude") == 0)
+        return "anthropic";
+    return "cliproxyd";
+}
