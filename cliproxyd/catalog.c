@@ -3,6 +3,7 @@
 #include "catalog.h"
 
 #include <string.h>
+#include <strings.h>
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -42,8 +43,8 @@ size_t cp_catalog_models(const char *provider, const char *plan, const char *con
     }
     if (strcmp(provider, "codex") == 0) {
         /* team / business / go -> the team list; free -> free; anything else -> pro */
-        if (plan && (strcmp(plan, "free") == 0 || strcmp(plan, "team") == 0 ||
-                     strcmp(plan, "business") == 0 || strcmp(plan, "go") == 0)) {
+        if (plan && (strcasecmp(plan, "free") == 0 || strcasecmp(plan, "team") == 0 ||
+                     strcasecmp(plan, "business") == 0 || strcasecmp(plan, "go") == 0)) {
             *ids = codex_base;
             return N(codex_base);
         }

@@ -4,19 +4,25 @@
  * its hot reload, then the shared serve loop. The only place in cliproxyd that may exit.
  */
 #include "api/routes.h"
+#include "authstore.h"
 #include "config.h"
+#include "scheduler.h"
 #include "server.h"
 
+#include "catalog.h"
 #include "cm/cfg.h"
+#include "cm/clock.h"
 #include "cm/daemon.h"
 #include "cm/err.h"
 #include "cm/fswatch.h"
 #include "cm/health.h"
 #include "cm/log.h"
 
+#include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct opts {
     const char *config;
@@ -39,15 +45,69 @@ static int routes(struct cm_httpd *s, void *ud)
     return cp_api_routes(s, ud);
 }
 
+/* the scheduler's settings from the config (at start and after each reload) */
+static void configure_sched(struct cp_sched *sched, const struct cp_config *cfg)
+{
+    struct cp_sched_config sc = {.strategy = cfg->routing->strategy == CP_ROUTING_FILL_FIRST
+                                                 ? CP_SCHED_FILL_FIRST
+                                                 : CP_SCHED_ROUND_ROBIN,
+                                 .disable_cooling = cfg->disable_cooling,
+                                 .transient_cooldown_s = cfg->transient_error_cooldown_seconds};
+    cp_sched_configure(sched, &sc);
+}
+
+/*
+ * /v1/models: the union of the catalog models of every credential that can serve now
+ * (loaded, not disabled, not waiting for a re-login). Catalog strings are static.
+ */
+static size_t list_models(void *ud, const char **ids, const char **owners, size_t cap)
+{
+    struct cp_server *srv = ud;
+    struct cp_authstore_list *l = NULL;
+    size_t n = 0;
+
+    if (cp_authstore_list(srv->store, &l) != CM_OK)
+        return 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const struct cp_authstore_info *in = &l->items[i];
+        struct cp_authstore_cred *c;
+        const char *const *m = NULL;
+        size_t k = 0;
+        if (in->kind != CP_AUTHSTORE_VALID || in->needs_relogin || in->state == CP_SCHED_DISABLED ||
+            in->state == CP_SCHED_RELOGIN)
+            continue;
+        c = cp_authstore_acquire(srv->store, in->name);
+        if (c && cp_authstore_default_models(c->af, &m, &k, NULL) == CM_OK) {
+            for (size_t j = 0; j < k && n < cap; j++) {
+                size_t d = 0;
+                while (d < n && strcmp(ids[d], m[j]) != 0)
+                    d++;
+                if (d == n) {
+                    ids[n] = m[j];
+                    owners[n++] = cp_catalog_owner(c->provider);
+                }
+            }
+        }
+        cp_authstore_release(c);
+    }
+    cp_authstore_list_free(l);
+    return n;
+}
+
 /* watcher thread: config.yaml changed -> build, check, swap (a bad edit keeps the old) */
 static void config_changed(const struct cm_fswatch_batch *b, void *ud)
 {
     struct cp_server *srv = ud;
     char err[CM_CFG_ERR_MAX];
     (void)b;
-    if (cp_config_live_reload(srv->cfg, srv->config_path, err, sizeof err) == CM_OK)
+    if (cp_config_live_reload(srv->cfg, srv->config_path, err, sizeof err) == CM_OK) {
+        struct cp_config_ref *ref = cp_config_live_acquire(srv->cfg);
+        if (ref) {
+            configure_sched(srv->sched, cp_config_ref_get(ref));
+            cp_config_ref_release(ref);
+        }
         cm_log_info(NULL, "cliproxyd: %s reloaded", srv->config_path);
-    else
+    } else
         cm_log_error(NULL, "cliproxyd: reload refused, the previous config stays in force: %s",
                      err);
 }
@@ -114,6 +174,22 @@ int main(int argc, char **argv)
     }
     if (cfg->debug)
         cm_log_set_level(CM_LOG_DEBUG);
+    /* the auth dir is created (0700) when missing, as CLIProxyAPI does */
+    if (mkdir(cfg->auth_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cliproxyd: cannot create auth-dir %s: %s\n", cfg->auth_dir,
+                strerror(errno));
+        goto out;
+    }
+    if (cp_sched_new(cm_clock_real(), &srv.sched) != CM_OK)
+        goto out;
+    configure_sched(srv.sched, cfg);
+    if (cp_authstore_new(cfg->auth_dir, srv.sched, NULL, NULL, &srv.store) != CM_OK ||
+        cp_authstore_start(srv.store) != CM_OK) {
+        fprintf(stderr, "cliproxyd: cannot read auth-dir %s\n", cfg->auth_dir);
+        goto out;
+    }
+    srv.models = list_models;
+    srv.models_ud = &srv;
     /* `host: ""` means every interface, as in CLIProxyAPI */
     snprintf(host, sizeof host, "%s",
              o.host ? o.host : (cfg->host && *cfg->host ? cfg->host : "0.0.0.0"));
@@ -136,6 +212,8 @@ int main(int argc, char **argv)
     rc = cm_daemon_serve("cliproxyd", &ho, routes, &srv);
 out:
     cm_fswatch_free(watch);
+    cp_authstore_free(srv.store);
+    cp_sched_free(srv.sched);
     cp_config_live_free(srv.cfg);
     cp_config_free(cfg);
     return rc;

@@ -13,7 +13,12 @@
 /** Appends the ids of the models currently served to @p ids (up to @p cap); returns count. */
 typedef size_t (*cp_models_fn)(void *ud, const char **ids, const char **owners, size_t cap);
 
+struct cp_sched;
+struct cp_authstore;
+
 struct cp_server {
+    struct cp_sched *sched;     /* credential scheduler (thread-safe) */
+    struct cp_authstore *store; /* credentials of auth-dir, hot reloaded (thread-safe) */
     struct cp_config_live *cfg; /* current config; acquire per request */
     const char *config_path;    /* the file cfg was loaded from (reloads read it again) */
     cp_models_fn models;        /* NULL: no credentials loaded, no models */
