@@ -15,6 +15,7 @@
 #include "cm/daemon.h"
 #include "cm/err.h"
 #include "cm/fswatch.h"
+#include "cm/httpc.h"
 #include "cm/health.h"
 #include "cm/log.h"
 
@@ -188,6 +189,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "cliproxyd: cannot read auth-dir %s\n", cfg->auth_dir);
         goto out;
     }
+    if (cm_httpc_new(NULL, &srv.client) != CM_OK)
+        goto out;
     srv.models = list_models;
     srv.models_ud = &srv;
     /* `host: ""` means every interface, as in CLIProxyAPI */
@@ -212,6 +215,7 @@ int main(int argc, char **argv)
     rc = cm_daemon_serve("cliproxyd", &ho, routes, &srv);
 out:
     cm_fswatch_free(watch);
+    cm_httpc_free(srv.client); /* after the server: its requests' transfers end here */
     cp_authstore_free(srv.store);
     cp_sched_free(srv.sched);
     cp_config_live_free(srv.cfg);

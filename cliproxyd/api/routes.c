@@ -3,11 +3,12 @@
  * routes.c - cliproxyd's route table and its small routes: GET /healthz, GET / (what
  * CLIProxyAPI answers there) and GET /v1/models (OpenAI shape; Claude shape for clients
  * that send `anthropic-version` or a `claude-cli` user agent), behind the client key.
- * The inference routes (/v1/chat/completions, /v1/responses, /v1/messages) are not
- * registered yet: they come with the providers (see README, Status).
+ * POST /v1/chat/completions lives in chat.c; /v1/responses and /v1/messages are not
+ * registered yet (see README, Status).
  */
 #include "api/routes.h"
 
+#include "api/chat.h"
 #include "api/clientkey.h"
 #include "cm/err.h"
 #include "cm/health.h"
@@ -106,5 +107,7 @@ int cp_api_routes(struct cm_httpd *s, struct cp_server *srv)
         rc = cm_httpd_route(s, "GET", "/", root, srv);
     if (!rc)
         rc = cm_httpd_route(s, "GET", "/v1/models", models, srv);
+    if (!rc)
+        rc = cp_api_chat_route(s, srv);
     return rc;
 }

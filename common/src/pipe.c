@@ -144,6 +144,28 @@ out:
     return rc;
 }
 
+int cm_pipe_write_force(struct cm_pipe *p, const void *d, size_t n)
+{
+    int rc = CM_OK;
+
+    pthread_mutex_lock(&p->lock);
+    if (p->gone || p->closed) {
+        rc = CM_ERR_CLOSED;
+        goto out;
+    }
+    if (n == 0)
+        goto out;
+    rc = reserve(p, n);
+    if (rc)
+        goto out;
+    memcpy(p->buf + p->tail, d, n);
+    p->tail += n;
+    wake_reader(p);
+out:
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
 void cm_pipe_close(struct cm_pipe *p, int rc)
 {
     pthread_mutex_lock(&p->lock);

@@ -61,6 +61,13 @@ void cm_pipe_set_writer_hook(struct cm_pipe *p, cm_pipe_hook_fn wake, void *ud);
  */
 int cm_pipe_write(struct cm_pipe *p, const void *d, size_t n);
 /**
+ * Like cm_pipe_write() but takes the bytes even past the cap (never CM_ERR_AGAIN). For a
+ * producer that already consumed its input and must not lose what it made of it (a
+ * translated event, the tail of a stream); the overshoot is bounded by that caller.
+ * CM_OK, CM_ERR_CLOSED, CM_ERR_NOMEM.
+ */
+int cm_pipe_write_force(struct cm_pipe *p, const void *d, size_t n);
+/**
  * Ends the stream: @p rc CM_OK is a clean end, anything else an error the reader sees
  * after the buffered bytes. Wakes a parked reader. Later calls are ignored.
  */
