@@ -671,9 +671,28 @@ static void parked_reader_woken_by_reader_gone(void **state)
     run_parked(1);
 }
 
+static void write_force_past_cap(void **state)
+{
+    struct cm_pipe *p = cm_pipe_new(8);
+    char buf[64];
+    size_t got = 0;
+    (void)state;
+    assert_int_equal(cm_pipe_write(p, "12345678", 8), CM_OK);
+    assert_int_equal(cm_pipe_write(p, "x", 1), CM_ERR_AGAIN); /* full */
+    assert_int_equal(cm_pipe_write_force(p, "tail!", 5), CM_OK);
+    assert_int_equal(cm_pipe_buffered(p), 13);
+    assert_int_equal(cm_pipe_read(p, buf, sizeof buf, &got), CM_PIPE_DATA);
+    assert_int_equal(got, 13);
+    assert_memory_equal(buf, "12345678tail!", 13);
+    cm_pipe_close(p, CM_OK);
+    assert_int_equal(cm_pipe_write_force(p, "late", 4), CM_ERR_CLOSED);
+    cm_pipe_unref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(write_force_past_cap),
         cmocka_unit_test(write_read_park_wake),
         cmocka_unit_test(full_again_and_writer_wake),
         cmocka_unit_test(oversized_write_when_empty),
