@@ -20,6 +20,9 @@ missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# the client tests run the official npm SDKs: Debian's node and npm unless some are there
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "run.sh: installing ${missing[*]}"
@@ -29,6 +32,11 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "run.sh: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
         exit 1
     fi
+fi
+
+# the SDKs for tests/clients, from the committed lockfile
+if [ ! -d "$ROOT/tests/clients/node_modules/openai" ]; then
+    (cd "$ROOT/tests/clients" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 JOBS=$(nproc 2>/dev/null || echo 2)
