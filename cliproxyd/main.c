@@ -6,6 +6,7 @@
 #include "api/routes.h"
 #include "authstore.h"
 #include "config.h"
+#include "refresher.h"
 #include "scheduler.h"
 #include "server.h"
 
@@ -154,6 +155,7 @@ int main(int argc, char **argv)
     struct cp_server srv = {0};
     struct cp_config *cfg = NULL;
     struct cm_fswatch *watch = NULL;
+    struct cp_refresher *refresher = NULL;
     struct cm_httpd_opts ho = {.access_log = 1};
     char err[CM_CFG_ERR_MAX], dir[4096], host[256];
     int rc;
@@ -191,6 +193,8 @@ int main(int argc, char **argv)
     }
     if (cm_httpc_new(NULL, &srv.client) != CM_OK)
         goto out;
+    if (cp_refresher_new(&srv, 0, &refresher) != CM_OK)
+        goto out;
     srv.models = list_models;
     srv.models_ud = &srv;
     /* `host: ""` means every interface, as in CLIProxyAPI */
@@ -215,7 +219,9 @@ int main(int argc, char **argv)
     rc = cm_daemon_serve("cliproxyd", &ho, routes, &srv);
 out:
     cm_fswatch_free(watch);
-    cm_httpc_free(srv.client); /* after the server: its requests' transfers end here */
+    cp_refresher_stop(refresher); /* no new refresh from here on */
+    cm_httpc_free(srv.client);    /* after the server: its requests' transfers end here */
+    cp_refresher_free(refresher);
     cp_authstore_free(srv.store);
     cp_sched_free(srv.sched);
     cp_config_live_free(srv.cfg);
