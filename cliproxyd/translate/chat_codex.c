@@ -281,11 +281,9 @@ static const char *effort_of(const char *v, size_t n)
     return "xhigh";
 }
 
-/*
- * Splits "base(suffix)" into a new base string and the effort the suffix names (NULL when
- * there is no suffix).
- */
-static int split_model(const char *model, char **base, const char **effort, struct cm_json_err *je)
+/* Declared in translate.h (shared by the chat and responses translators). */
+int cp_tr_codex_split_model(const char *model, char **base, const char **effort,
+                            struct cm_json_err *je)
 {
     size_t len = strlen(model);
     const char *open;
@@ -893,7 +891,7 @@ static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
         rc = CM_ERR_LIMIT;
         goto out;
     }
-    if ((rc = split_model(model, &base, &effort, je)))
+    if ((rc = cp_tr_codex_split_model(model, &base, &effort, je)))
         goto out;
     if (!effort && body_effort && !(effort = effort_of(body_effort, strlen(body_effort)))) {
         cm_json_err_set(je, CM_ERR_INVAL, "reasoning_effort",

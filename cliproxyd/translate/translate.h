@@ -52,4 +52,14 @@ struct cp_tr_usage {
     int64_t total;
 };
 
+/**
+ * Spec 5.1: splits "base(suffix)" into a new base model (*@p base, caller frees with
+ * cm_free) and the Codex reasoning effort the suffix names (*@p effort, static; NULL when
+ * there is no suffix). CM_ERR_INVAL (empty model, unknown suffix; @p je names "model"),
+ * CM_ERR_NOMEM.
+ */
+struct cm_json_err;
+int cp_tr_codex_split_model(const char *model, char **base, const char **effort,
+                            struct cm_json_err *je);
+
 #endif
