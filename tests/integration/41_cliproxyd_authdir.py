@@ -5,23 +5,18 @@ auth files dropped in are served within about a second (their models appear in
 /v1/models, by ChatGPT plan for Codex); unsupported providers and malformed files are
 skipped with a warning naming the file; `disabled` and deleting a file take effect
 without a restart; no token from a file ever reaches the log."""
-import base64
 import json
 import os
 import stat
 import time
 
-from harness import BUILD, TMP, Proc, free_port, http, run, wait_port
+from harness import jwt, BUILD, TMP, Proc, free_port, http, run, wait_port
 
 BIN = os.path.join(BUILD, "cliproxyd", "cliproxyd")
 KEY = "sk-client-authdir-0123456789ab"
 AUTH = os.path.join(TMP, "auths-new")  # does not exist yet: cliproxyd creates it
 SECRETS = []
 
-
-def jwt(claims):
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
-    return f"{enc({'alg': 'none'})}.{enc(claims)}.sig"
 
 
 def put(name, obj):

@@ -6,11 +6,10 @@ back, non-stream and stream (finish chunk, usage chunk, [DONE]). Two accounts al
 a usage_limit_reached 429 moves traffic to the other account with no request lost; a
 transient 503 and a stream cut before response.completed fail over too; when every
 account is quota-cooling the client gets 429 model_cooldown with Retry-After."""
-import base64
 import json
 import os
 
-from harness import BUILD, TMP, Proc, free_port, http, run, start_fake, wait_port
+from harness import jwt, BUILD, TMP, Proc, free_port, http, run, start_fake, wait_port
 
 BIN = os.path.join(BUILD, "cliproxyd", "cliproxyd")
 KEY = "sk-client-chat-0123456789abcdef"
@@ -18,10 +17,6 @@ fake = start_fake("fake_codex.py")
 AUTH = os.path.join(TMP, "chat-auths")
 os.makedirs(AUTH, exist_ok=True)
 
-
-def jwt(claims):
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
-    return f"{enc({'alg': 'none'})}.{enc(claims)}.sig"
 
 
 def account(name):

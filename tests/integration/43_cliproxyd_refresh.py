@@ -5,13 +5,12 @@ start through the (fake) OpenAI token endpoint with the spec's form fields; the 
 rewritten atomically with mode 0600, the new tokens, and its unknown fields kept; the
 next request uses the new access token. A refresh answered `refresh_token_reused` is
 permanent: the credential needs a new login and stops serving. No token is logged."""
-import base64
 import json
 import os
 import stat
 import time
 
-from harness import BUILD, TMP, Proc, free_port, http, run, start_fake, wait_port
+from harness import jwt, BUILD, TMP, Proc, free_port, http, run, start_fake, wait_port
 
 BIN = os.path.join(BUILD, "cliproxyd", "cliproxyd")
 KEY = "sk-client-refresh-0123456789ab"
@@ -20,10 +19,6 @@ AUTH = os.path.join(TMP, "refresh-auths")
 os.makedirs(AUTH, exist_ok=True)
 SECRETS = []
 
-
-def jwt(claims):
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
-    return f"{enc({'alg': 'none'})}.{enc(claims)}.sig"
 
 
 def account(name, expires_in_s):

@@ -3,21 +3,16 @@
 """Client test: the official `openai` npm SDK (tests/clients/openai_chat.test.mjs) against
 cliproxyd with a Codex account in front of the fake Codex backend. Installs the SDK from
 the lockfile (npm ci) when node_modules is missing; fails when node or npm is missing."""
-import base64
 import json
 import os
 import shutil
 import subprocess
 
-from harness import BUILD, SRC, TMP, Proc, free_port, http, run, start_fake, wait_port
+from harness import jwt, BUILD, SRC, TMP, Proc, free_port, http, run, start_fake, wait_port
 
 CLIENTS = os.path.join(SRC, "tests/clients")
 KEY = "sk-client-sdk-0123456789abcdef"
 
-
-def jwt(claims):
-    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
-    return f"{enc({'alg': 'none'})}.{enc(claims)}.sig"
 
 
 def test_openai_sdk():

@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chat.c - POST /v1/chat/completions on Codex credentials: key check, translate the
- * chat request to the Responses API once, then per attempt: pick a credential, send,
- * and either stream the translated chunks to the client or aggregate a non-stream
- * answer. Failover to the next credential happens before the first byte reaches the
- * client (quota, transient and early-end failures); every attempt's result cools the
- * credential through the scheduler.
+ * codex_relay.c - the routes Codex credentials serve: POST /v1/chat/completions (OpenAI
+ * Chat clients: translated both ways) and POST /v1/responses (OpenAI Responses clients:
+ * the body rules of spec 3.1(d), the answer passed through). Key check, prepare the
+ * upstream body once, then per attempt: pick a credential, send, and either stream to
+ * the client or aggregate a non-stream answer. A `struct fmt` holds what differs between
+ * the two client formats. Failover to the next credential happens before the first
+ * content byte reaches the client (quota, transient and early-end failures); every
+ * attempt's result cools the credential through the scheduler.
  *
  * Threads: the handler runs on a server thread; every later step (httpc callbacks,
  * failover, the reply) on the httpc I/O thread. The job is refcounted: one reference
  * for the request's close callback, one for the transfer in flight.
  */
-#include "api/chat.h"
+#include "api/codex_relay.h"
 
 #include "api/clientkey.h"
 #include "authstore.h"
@@ -26,6 +28,7 @@
 #include "providers/codex.h"
 #include "scheduler.h"
 #include "translate/chat_codex.h"
+#include "translate/responses_codex.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,8 +39,32 @@
 #define MAX_TOTAL 16   /* attempts over all rounds */
 #define MAX_BODY ((size_t)16 << 20)
 
+struct job;
+
+/* what differs between client formats (all run on the httpc I/O thread but prepare) */
+struct fmt {
+    /* client request -> Codex body; @p session may be replaced by the client's own key */
+    int (*prepare)(struct job *j, cJSON **codex, struct cp_tr_err *e);
+    int (*stream_init)(struct job *j);
+    /* one upstream event -> client bytes in j->out; sets j->content, j->tr_rc/last_err */
+    void (*stream_event)(struct job *j, const struct cm_sse_event *ev);
+    int (*stream_finish)(struct job *j); /* upstream ended: rc as the translator's finish */
+    int (*stream_usage)(struct job *j, struct cp_tr_usage *u);
+    /* whole upstream SSE -> one JSON answer (owned) */
+    int (*aggregate)(struct job *j, char **out, size_t *len, struct cp_tr_usage *u);
+    void (*stream_cleanup)(struct job *j);
+};
+
+/* passthrough state for Responses clients */
+struct resp_state {
+    int completed, failed, have_usage;
+    long seq;
+    struct cp_tr_usage usage;
+};
+
 struct job {
     atomic_int refs;
+    const struct fmt *fmt;
     struct cp_server *srv;
     struct cm_httpd_req *req;
     cJSON *client; /* the client's request */
@@ -45,7 +72,7 @@ struct job {
     size_t codex_len;
     char model[256];
     int stream;
-    char session[37];
+    char session[128];
     char key_masked[32];
     char *originator, *ua;
     /* attempts */
@@ -65,7 +92,9 @@ struct job {
     /* streaming */
     struct cm_sse_parser parser;
     struct cp_tr_chat_codex_stream tr;
+    struct resp_state rs;
     int tr_ready;
+    int content;       /* the upstream sent real content: the client stream may start */
     int tr_rc;         /* first error from the translator in this attempt */
     struct cm_buf out; /* translated chunks not yet in the pipe */
     struct cm_pipe *pipe;
@@ -89,7 +118,7 @@ static void job_unref(struct job *j)
     cm_buf_cleanup(&j->body);
     cm_buf_cleanup(&j->out);
     if (j->tr_ready)
-        cp_tr_chat_codex_stream_cleanup(&j->tr);
+        j->fmt->stream_cleanup(j);
     cm_sse_parser_cleanup(&j->parser);
     cm_pipe_unref(j->pipe);
     cm_free(j);
@@ -150,12 +179,7 @@ static int ensure_started(struct job *j)
 static int on_sse_event(void *ud, const struct cm_sse_event *ev)
 {
     struct job *j = ud;
-    int rc = cp_tr_chat_codex_stream_event(&j->tr, ev->type, ev->type_len, ev->data, ev->data_len,
-                                           &j->out, &j->last_err);
-    if (rc && !j->tr_rc) {
-        j->tr_rc = rc;
-        j->have_last = 1;
-    }
+    j->fmt->stream_event(j, ev);
     return 0;
 }
 
@@ -179,7 +203,7 @@ static int on_data(struct cm_httpc_xfer *x, const char *p, size_t n, void *ud)
 
     if (j->status != 200 || !j->stream)
         return cm_buf_append(&j->body, p, n); /* error body, or SSE to aggregate */
-    if (j->out.len) {                         /* first flush what the last chunk produced */
+    if (j->started && j->out.len) {           /* first flush what the last chunk produced */
         rc = cm_pipe_write(j->pipe, j->out.data, j->out.len);
         if (rc == CM_ERR_AGAIN)
             return CM_ERR_AGAIN; /* redelivered after the client drained */
@@ -191,7 +215,7 @@ static int on_data(struct cm_httpc_xfer *x, const char *p, size_t n, void *ud)
     if (rc)
         return rc;
     /* hold everything back until real content exists, so an early failure can fail over */
-    if (!j->started && (j->tr_rc || j->out.len == 0))
+    if (!j->started && (j->tr_rc || !j->content))
         return CM_OK;
     if (j->out.len && !j->started && (rc = ensure_started(j)))
         return rc;
@@ -285,12 +309,9 @@ static void on_done(struct cm_httpc_xfer *x, const struct cm_httpc_result *r, vo
         goto out;
     }
     if (!j->stream) {
-        cJSON *res = NULL;
         char *txt = NULL;
         size_t len = 0;
-        int rc =
-            cp_tr_chat_codex_aggregate(j->body.data ? j->body.data : "", j->body.len, j->client,
-                                       j->chunk_id, j->created, &res, &u, &j->last_err);
+        int rc = j->fmt->aggregate(j, &txt, &len, &u);
         if (rc) {
             o.status = (int)j->last_err.status;
             if (rc == CM_ERR_TIMEOUT)
@@ -306,17 +327,13 @@ static void on_done(struct cm_httpc_xfer *x, const struct cm_httpc_result *r, vo
         o.status = 200;
         finish_attempt(j, &o);
         note_usage(j, &u);
-        if (cm_json_print(res, &txt, &len) == CM_OK)
-            cm_httpd_reply_take(j->req, 200, "application/json", txt, len);
-        else
-            cm_httpd_reply_error(j->req, 503, "server_error", NULL, "out of memory");
-        cJSON_Delete(res);
+        cm_httpd_reply_take(j->req, 200, "application/json", txt, len);
         goto out;
     }
     /* streaming, status 200 */
     cm_sse_parser_finish(&j->parser, 0);
     if (!j->tr_rc) {
-        int rc = cp_tr_chat_codex_stream_finish(&j->tr, &j->out, &j->last_err);
+        int rc = j->fmt->stream_finish(j);
         if (rc) {
             j->tr_rc = rc;
             j->have_last = 1;
@@ -338,7 +355,7 @@ static void on_done(struct cm_httpc_xfer *x, const struct cm_httpc_result *r, vo
     } else {
         o.status = 200;
         finish_attempt(j, &o);
-        if (cp_tr_chat_codex_stream_usage(&j->tr, &u) == CM_OK)
+        if (j->fmt->stream_usage(j, &u) == CM_OK)
             note_usage(j, &u);
     }
     if (!j->started && ensure_started(j) != CM_OK)
@@ -415,11 +432,12 @@ again:
     j->tr_rc = 0;
     if (!rc && j->stream) {
         if (j->tr_ready)
-            cp_tr_chat_codex_stream_cleanup(&j->tr);
+            j->fmt->stream_cleanup(j);
         j->tr_ready = 0;
+        j->content = 0;
         cm_sse_parser_cleanup(&j->parser);
         cm_sse_parser_init(&j->parser, 4u << 20, on_sse_event, NULL, j);
-        rc = cp_tr_chat_codex_stream_init(&j->tr, j->client, j->chunk_id, j->created, NULL);
+        rc = j->fmt->stream_init(j);
         j->tr_ready = rc == CM_OK;
     }
     if (rc) {
@@ -468,9 +486,221 @@ static void on_close(struct cm_httpd_req *r, int aborted, void *ud)
 
 /* ---- the handler ---- */
 
-static void chat(struct cm_httpd_req *r, void *ud)
+/* ---- formats ---- */
+
+/* OpenAI Chat clients: the chat <-> Responses translator */
+static int chat_prepare(struct job *j, cJSON **codex, struct cp_tr_err *e)
 {
-    struct cp_server *srv = ud;
+    return cp_tr_chat_codex_request(j->client, codex, e);
+}
+static int chat_stream_init(struct job *j)
+{
+    return cp_tr_chat_codex_stream_init(&j->tr, j->client, j->chunk_id, j->created, NULL);
+}
+static void chat_stream_event(struct job *j, const struct cm_sse_event *ev)
+{
+    int rc = cp_tr_chat_codex_stream_event(&j->tr, ev->type, ev->type_len, ev->data, ev->data_len,
+                                           &j->out, &j->last_err);
+    if (rc && !j->tr_rc) {
+        j->tr_rc = rc;
+        j->have_last = 1;
+    }
+    if (j->out.len)
+        j->content = 1;
+}
+static int chat_stream_finish(struct job *j)
+{
+    return cp_tr_chat_codex_stream_finish(&j->tr, &j->out, &j->last_err);
+}
+static int chat_stream_usage(struct job *j, struct cp_tr_usage *u)
+{
+    return cp_tr_chat_codex_stream_usage(&j->tr, u);
+}
+static int chat_aggregate(struct job *j, char **out, size_t *len, struct cp_tr_usage *u)
+{
+    cJSON *res = NULL;
+    int rc = cp_tr_chat_codex_aggregate(j->body.data ? j->body.data : "", j->body.len, j->client,
+                                        j->chunk_id, j->created, &res, u, &j->last_err);
+    if (!rc)
+        rc = cm_json_print(res, out, len);
+    cJSON_Delete(res);
+    return rc;
+}
+static void chat_stream_cleanup(struct job *j)
+{
+    cp_tr_chat_codex_stream_cleanup(&j->tr);
+}
+
+static const struct fmt chat_fmt = {chat_prepare,       chat_stream_init,  chat_stream_event,
+                                    chat_stream_finish, chat_stream_usage, chat_aggregate,
+                                    chat_stream_cleanup};
+
+/* OpenAI Responses clients: Codex speaks their format; pass the events through */
+static int resp_prepare(struct job *j, cJSON **codex, struct cp_tr_err *e)
+{
+    const cJSON *pck = cJSON_GetObjectItemCaseSensitive(j->client, "prompt_cache_key");
+    if (cJSON_IsString(pck) && *pck->valuestring && strlen(pck->valuestring) < sizeof j->session)
+        snprintf(j->session, sizeof j->session, "%s", pck->valuestring); /* client's own */
+    return cp_tr_responses_codex_request(j->client, codex, e);
+}
+static int resp_stream_init(struct job *j)
+{
+    memset(&j->rs, 0, sizeof j->rs);
+    return CM_OK;
+}
+static void resp_usage_of(struct resp_state *rs, const cJSON *resp)
+{
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(resp, "usage");
+    int64_t v;
+    if (!cJSON_IsObject(u))
+        return;
+    rs->have_usage = 1;
+    if (!cm_json_opt_int64(u, "input_tokens", 0, INT64_MAX, 0, &v, NULL))
+        rs->usage.input = v;
+    if (!cm_json_opt_int64(u, "output_tokens", 0, INT64_MAX, 0, &v, NULL))
+        rs->usage.output = v;
+    if (!cm_json_opt_int64(u, "total_tokens", 0, INT64_MAX, 0, &v, NULL))
+        rs->usage.total = v;
+    u = cJSON_GetObjectItemCaseSensitive(u, "input_tokens_details");
+    if (cJSON_IsObject(u) && !cm_json_opt_int64(u, "cached_tokens", 0, INT64_MAX, 0, &v, NULL))
+        rs->usage.cached = v;
+}
+/* one upstream event, verbatim; remembers the end, failures and usage */
+static void resp_stream_event(struct job *j, const struct cm_sse_event *ev)
+{
+    cJSON *d = NULL;
+    const cJSON *t;
+    char type[96] = "";
+
+    if (ev->type_len && ev->type_len < sizeof type)
+        memcpy(type, ev->type, ev->type_len);
+    if (cm_json_parse(ev->data, ev->data_len, NULL, &d, NULL) == CM_OK && !type[0] &&
+        cJSON_IsString(t = cJSON_GetObjectItemCaseSensitive(d, "type")))
+        snprintf(type, sizeof type, "%s", t->valuestring);
+    if (type[0])
+        cm_buf_appendf(&j->out, "event: %s\n", type);
+    cm_buf_append_str(&j->out, "data: ");
+    cm_buf_append(&j->out, ev->data, ev->data_len);
+    cm_buf_append(&j->out, "\n\n", 2);
+    j->rs.seq++;
+    if (strcmp(type, "response.completed") == 0 || strcmp(type, "response.incomplete") == 0) {
+        j->rs.completed = 1;
+        resp_usage_of(&j->rs, cJSON_GetObjectItemCaseSensitive(d, "response"));
+    } else if (strcmp(type, "response.failed") == 0 || strcmp(type, "error") == 0) {
+        j->rs.failed = 1;
+        if (!j->tr_rc) {
+            j->tr_rc = CM_ERR_UPSTREAM;
+            j->have_last = 1;
+            memset(&j->last_err, 0, sizeof j->last_err);
+            j->last_err.status = 502;
+            snprintf(j->last_err.type, sizeof j->last_err.type, "api_error");
+            snprintf(j->last_err.msg, sizeof j->last_err.msg, "upstream %s", type);
+        }
+    } else if (strcmp(type, "response.created") != 0 && strcmp(type, "response.in_progress") != 0) {
+        j->content = 1;
+    }
+    cJSON_Delete(d);
+}
+static int resp_stream_finish(struct job *j)
+{
+    if (j->rs.completed || j->rs.failed)
+        return CM_OK;
+    memset(&j->last_err, 0, sizeof j->last_err);
+    j->last_err.status = 408;
+    snprintf(j->last_err.type, sizeof j->last_err.type, "request_timeout");
+    snprintf(j->last_err.code, sizeof j->last_err.code, "request_timeout");
+    snprintf(j->last_err.msg, sizeof j->last_err.msg, "%s", CP_TR_CODEX_EARLY_EOF_MSG);
+    cm_buf_appendf(&j->out,
+                   "event: error\ndata: {\"type\":\"error\",\"code\":\"request_timeout\","
+                   "\"message\":\"%s\",\"sequence_number\":%ld}\n\n",
+                   CP_TR_CODEX_EARLY_EOF_MSG, j->rs.seq);
+    return CM_ERR_TIMEOUT;
+}
+static int resp_stream_usage(struct job *j, struct cp_tr_usage *u)
+{
+    if (!j->rs.have_usage)
+        return CM_ERR_NOTFOUND;
+    *u = j->rs.usage;
+    return CM_OK;
+}
+/* non-stream: the response object of response.completed (output rebuilt if empty) */
+struct agg {
+    cJSON *resp;  /* from the terminal event (owned) */
+    cJSON *items; /* output_item.done items by output_index (owned array) */
+    int failed;
+};
+static int agg_event(void *ud, const struct cm_sse_event *ev)
+{
+    struct agg *a = ud;
+    cJSON *d = NULL, *t;
+    if (cm_json_parse(ev->data, ev->data_len, NULL, &d, NULL) != CM_OK)
+        return 0;
+    t = cJSON_GetObjectItemCaseSensitive(d, "type");
+    if (cJSON_IsString(t) && (strcmp(t->valuestring, "response.completed") == 0 ||
+                              strcmp(t->valuestring, "response.incomplete") == 0)) {
+        cJSON_Delete(a->resp);
+        a->resp = cJSON_DetachItemFromObjectCaseSensitive(d, "response");
+    } else if (cJSON_IsString(t) && strcmp(t->valuestring, "response.output_item.done") == 0) {
+        cJSON *it = cJSON_DetachItemFromObjectCaseSensitive(d, "item");
+        if (it)
+            cJSON_AddItemToArray(a->items, it);
+    } else if (cJSON_IsString(t) && (strcmp(t->valuestring, "response.failed") == 0 ||
+                                     strcmp(t->valuestring, "error") == 0)) {
+        a->failed = 1;
+    }
+    cJSON_Delete(d);
+    return 0;
+}
+static int resp_aggregate(struct job *j, char **out, size_t *len, struct cp_tr_usage *u)
+{
+    struct cm_sse_parser p;
+    struct agg a = {NULL, cJSON_CreateArray(), 0};
+    struct resp_state rs = {0};
+    int rc = CM_OK;
+
+    if (!a.items)
+        return CM_ERR_NOMEM;
+    cm_sse_parser_init(&p, 8u << 20, agg_event, NULL, &a);
+    cm_sse_parser_feed(&p, j->body.data ? j->body.data : "", j->body.len, NULL);
+    cm_sse_parser_finish(&p, 0);
+    cm_sse_parser_cleanup(&p);
+    memset(&j->last_err, 0, sizeof j->last_err);
+    if (!a.resp) {
+        rc = a.failed ? CM_ERR_UPSTREAM : CM_ERR_TIMEOUT;
+        j->last_err.status = a.failed ? 502 : 408;
+        snprintf(j->last_err.code, sizeof j->last_err.code,
+                 a.failed ? "upstream_error" : "request_timeout");
+        snprintf(j->last_err.msg, sizeof j->last_err.msg, "%s",
+                 a.failed ? "the upstream reported a failure" : CP_TR_CODEX_EARLY_EOF_MSG);
+        goto out;
+    }
+    if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(a.resp, "output")) == 0 &&
+        cJSON_GetArraySize(a.items) > 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(a.resp, "output");
+        cJSON_AddItemToObject(a.resp, "output", a.items);
+        a.items = NULL;
+    }
+    resp_usage_of(&rs, a.resp);
+    *u = rs.usage;
+    rc = cm_json_print(a.resp, out, len);
+out:
+    cJSON_Delete(a.resp);
+    cJSON_Delete(a.items);
+    return rc;
+}
+static void resp_stream_cleanup(struct job *j)
+{
+    (void)j;
+}
+
+static const struct fmt resp_fmt = {resp_prepare,       resp_stream_init,  resp_stream_event,
+                                    resp_stream_finish, resp_stream_usage, resp_aggregate,
+                                    resp_stream_cleanup};
+
+/* ---- the handlers ---- */
+
+static void handle(struct cm_httpd_req *r, struct cp_server *srv, const struct fmt *fmt)
+{
     struct cm_json_parse_opts po = {.max_depth = 64, .max_size = MAX_BODY};
     struct cm_json_err je = {0};
     struct cp_tr_err te = {0};
@@ -489,6 +719,7 @@ static void chat(struct cm_httpd_req *r, void *ud)
         return;
     }
     atomic_init(&j->refs, 1);
+    j->fmt = fmt;
     j->srv = srv;
     j->req = r;
     cm_httpd_req_ref(r);
@@ -512,15 +743,25 @@ static void chat(struct cm_httpd_req *r, void *ud)
         cm_httpd_reply_error(r, 400, "invalid_request_error", NULL, "model name too long");
         return;
     }
-    snprintf(j->model, sizeof j->model, "%s", model);
+    {
+        /* credentials are picked (and cooled) for the base model: "gpt-5(high)" is gpt-5 */
+        char *base = NULL;
+        const char *effort = NULL;
+        if (cp_tr_codex_split_model(model, &base, &effort, NULL) == CM_OK) {
+            snprintf(j->model, sizeof j->model, "%s", base);
+            cm_free(base);
+        } else {
+            snprintf(j->model, sizeof j->model, "%s", model); /* prepare() reports it */
+        }
+    }
     j->stream = stream;
-    if (cp_tr_chat_codex_request(j->client, &codex, &te) != CM_OK) {
+    cp_api_client_key(r, &key, &klen);
+    cp_codex_session_id(key ? key : "", klen, j->session);
+    if (fmt->prepare(j, &codex, &te) != CM_OK) {
         cm_httpd_reply_error(r, te.status ? te.status : 400, "invalid_request_error",
                              te.code[0] ? te.code : NULL, "%s", te.msg);
         return;
     }
-    cp_api_client_key(r, &key, &klen);
-    cp_codex_session_id(key ? key : "", klen, j->session);
     if (cm_json_set_string(codex, "prompt_cache_key", j->session) ||
         cm_json_print(codex, &j->codex, &clen)) {
         cJSON_Delete(codex);
@@ -540,7 +781,20 @@ static void chat(struct cm_httpd_req *r, void *ud)
     start_attempt(j);
 }
 
-int cp_api_chat_route(struct cm_httpd *s, struct cp_server *srv)
+static void chat(struct cm_httpd_req *r, void *ud)
 {
-    return cm_httpd_route(s, "POST", "/v1/chat/completions", chat, srv);
+    handle(r, ud, &chat_fmt);
+}
+
+static void responses(struct cm_httpd_req *r, void *ud)
+{
+    handle(r, ud, &resp_fmt);
+}
+
+int cp_api_codex_routes(struct cm_httpd *s, struct cp_server *srv)
+{
+    int rc = cm_httpd_route(s, "POST", "/v1/chat/completions", chat, srv);
+    if (!rc)
+        rc = cm_httpd_route(s, "POST", "/v1/responses", responses, srv);
+    return rc;
 }
