@@ -3,6 +3,7 @@
  * main.c - cliproxyd: flags (CLIProxyAPI style, "-flag" or "--flag"), config.yaml,
  * its hot reload, then the shared serve loop. The only place in cliproxyd that may exit.
  */
+#include "api/management.h"
 #include "api/routes.h"
 #include "authstore.h"
 #include "config.h"
@@ -44,7 +45,9 @@ static int usage(void)
 
 static int routes(struct cm_httpd *s, void *ud)
 {
-    return cp_api_routes(s, ud);
+    struct cp_server *srv = ud;
+    int rc = cp_api_routes(s, srv);
+    return rc ? rc : cp_mgmt_routes(s, srv->mgmt);
 }
 
 /* the scheduler's settings from the config (at start and after each reload) */
@@ -193,7 +196,7 @@ int main(int argc, char **argv)
     }
     if (cm_httpc_new(NULL, &srv.client) != CM_OK)
         goto out;
-    if (cp_refresher_new(&srv, 0, &refresher) != CM_OK)
+    if (cp_refresher_new(&srv, 0, &refresher) != CM_OK || cp_mgmt_new(&srv, &srv.mgmt) != CM_OK)
         goto out;
     srv.models = list_models;
     srv.models_ud = &srv;
@@ -222,6 +225,7 @@ out:
     cp_refresher_stop(refresher); /* no new refresh from here on */
     cm_httpc_free(srv.client);    /* after the server: its requests' transfers end here */
     cp_refresher_free(refresher);
+    cp_mgmt_free(srv.mgmt);
     cp_authstore_free(srv.store);
     cp_sched_free(srv.sched);
     cp_config_live_free(srv.cfg);
