@@ -10,6 +10,7 @@
 #include "refresher.h"
 #include "scheduler.h"
 #include "server.h"
+#include "usage.h"
 
 #include "catalog.h"
 #include "cm/cfg.h"
@@ -196,7 +197,8 @@ int main(int argc, char **argv)
     }
     if (cm_httpc_new(NULL, &srv.client) != CM_OK)
         goto out;
-    if (cp_refresher_new(&srv, 0, &refresher) != CM_OK || cp_mgmt_new(&srv, &srv.mgmt) != CM_OK)
+    if (cp_refresher_new(&srv, 0, &refresher) != CM_OK || cp_mgmt_new(&srv, &srv.mgmt) != CM_OK ||
+        cp_usage_new(&srv.usage) != CM_OK)
         goto out;
     srv.models = list_models;
     srv.models_ud = &srv;
@@ -226,6 +228,7 @@ out:
     cm_httpc_free(srv.client);    /* after the server: its requests' transfers end here */
     cp_refresher_free(refresher);
     cp_mgmt_free(srv.mgmt);
+    cp_usage_free(srv.usage);
     cp_authstore_free(srv.store);
     cp_sched_free(srv.sched);
     cp_config_live_free(srv.cfg);

@@ -29,6 +29,7 @@
 #include "scheduler.h"
 #include "translate/chat_codex.h"
 #include "translate/responses_codex.h"
+#include "usage.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -94,7 +95,12 @@ struct job {
     struct cp_tr_chat_codex_stream tr;
     struct resp_state rs;
     int tr_ready;
-    int content;       /* the upstream sent real content: the client stream may start */
+    int content; /* the upstream sent real content: the client stream may start */
+    /* for the counters */
+    int64_t t0_ms;
+    char last_cred[256];
+    struct cp_usage_tokens tokens;
+    int have_tokens;
     int tr_rc;         /* first error from the translator in this attempt */
     struct cm_buf out; /* translated chunks not yet in the pipe */
     struct cm_pipe *pipe;
@@ -266,6 +272,11 @@ static int next_round(struct job *j)
 
 static void note_usage(struct job *j, const struct cp_tr_usage *u)
 {
+    j->tokens.input = u->input;
+    j->tokens.output = u->output;
+    j->tokens.cached = u->cached;
+    j->tokens.reasoning = u->reasoning;
+    j->have_tokens = 1;
     char note[1024];
     snprintf(note, sizeof note,
              "key=%s model=%s cred=%s attempts=%d tokens_in=%lld "
@@ -414,6 +425,7 @@ again:
         return;
     }
     snprintf(j->tried_ids[j->ntried], sizeof j->tried_ids[0], "%s", id);
+    snprintf(j->last_cred, sizeof j->last_cred, "%s", id);
     j->tried[j->ntried] = j->tried_ids[j->ntried];
     j->ntried++;
     j->total++;
@@ -475,12 +487,22 @@ again:
     }
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void on_close(struct cm_httpd_req *r, int aborted, void *ud)
 {
     struct job *j = ud;
-    (void)r;
     if (aborted && j->xfer)
         cm_httpc_xfer_cancel(j->xfer);
+    if (j->srv->usage)
+        cp_usage_record(j->srv->usage, j->last_cred, j->model,
+                        aborted ? 499 : (int)cm_httpd_req_status(r), mono_ms() - j->t0_ms,
+                        j->have_tokens ? &j->tokens : NULL);
     job_unref(j);
 }
 
@@ -719,6 +741,7 @@ static void handle(struct cm_httpd_req *r, struct cp_server *srv, const struct f
         return;
     }
     atomic_init(&j->refs, 1);
+    j->t0_ms = mono_ms();
     j->fmt = fmt;
     j->srv = srv;
     j->req = r;

@@ -13,6 +13,7 @@
 #include "cm/json.h"
 #include "cm/log.h"
 #include "scheduler.h"
+#include "usage.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -280,6 +281,58 @@ static void reset_quota(struct cm_httpd_req *r, void *ud)
     cJSON_Delete(req);
 }
 
+static void usage_json(struct cm_httpd_req *r, void *ud)
+{
+    struct cp_mgmt *m = ud;
+    char *out = NULL;
+    size_t len = 0;
+    if (gate_or_reply(m, r))
+        return;
+    if (cp_usage_json(m->srv->usage, &out, &len) == CM_OK)
+        cm_httpd_reply_take(r, 200, "application/json", out, len);
+    else
+        cm_httpd_reply_error(r, 503, "server_error", NULL, "out of memory");
+}
+
+/* Prometheus text: the counters plus one state gauge per credential file */
+static void metrics(struct cm_httpd_req *r, void *ud)
+{
+    struct cp_mgmt *m = ud;
+    struct cp_authstore_list *l = NULL;
+    struct cm_buf b;
+    int rc;
+
+    if (gate_or_reply(m, r))
+        return;
+    cm_buf_init(&b, 16u << 20);
+    rc = cp_usage_prometheus(m->srv->usage, &b);
+    if (!rc)
+        rc = cm_buf_append_str(&b, "# HELP cliproxyd_credential_state 1 for the state each "
+                                   "credential file is in.\n# TYPE cliproxyd_credential_state "
+                                   "gauge\n");
+    if (!rc && cp_authstore_list(m->srv->store, &l) == CM_OK) {
+        for (size_t i = 0; !rc && i < l->n; i++) {
+            rc = cm_buf_append_str(&b, "cliproxyd_credential_state{credential=\"");
+            if (!rc)
+                rc = cp_usage_label(&b, l->items[i].name);
+            if (!rc)
+                rc = cm_buf_appendf(&b, "\",state=\"%s\"} 1\n",
+                                    cp_authstore_status_str(&l->items[i]));
+        }
+        cp_authstore_list_free(l);
+    }
+    if (rc) {
+        cm_buf_cleanup(&b);
+        cm_httpd_reply_error(r, 503, "server_error", NULL, "cannot build the metrics");
+        return;
+    }
+    {
+        size_t len = 0;
+        char *txt = cm_buf_release(&b, &len);
+        cm_httpd_reply_take(r, 200, "text/plain; version=0.0.4", txt, len);
+    }
+}
+
 int cp_mgmt_routes(struct cm_httpd *s, struct cp_mgmt *m)
 {
     int rc = cm_httpd_route(s, "GET", "/v0/management/auth-files", auth_files, m);
@@ -287,5 +340,9 @@ int cp_mgmt_routes(struct cm_httpd *s, struct cp_mgmt *m)
         rc = cm_httpd_route(s, "DELETE", "/v0/management/auth-files", delete_auth_file, m);
     if (!rc)
         rc = cm_httpd_route(s, "POST", "/v0/management/reset-quota", reset_quota, m);
+    if (!rc)
+        rc = cm_httpd_route(s, "GET", "/v0/management/usage", usage_json, m);
+    if (!rc)
+        rc = cm_httpd_route(s, "GET", "/metrics", metrics, m);
     return rc;
 }

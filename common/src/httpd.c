@@ -444,6 +444,15 @@ void cm_httpd_req_note(struct cm_httpd_req *r, const char *note)
     pthread_mutex_unlock(&r->lock);
 }
 
+unsigned cm_httpd_req_status(struct cm_httpd_req *r)
+{
+    unsigned st;
+    pthread_mutex_lock(&r->lock);
+    st = r->status;
+    pthread_mutex_unlock(&r->lock);
+    return st;
+}
+
 int cm_httpd_req_aborted(struct cm_httpd_req *r)
 {
     int a;

@@ -4,7 +4,8 @@
 with one, the key is required (Bearer or X-Management-Key) and never echoed; GET
 auth-files lists every credential file with provider, email and state (active, cooling
 after a quota 429, invalid, unsupported); reset-quota clears a cooldown; DELETE removes
-a file (and refuses names that leave auth-dir). The remote-caller rules (allow-remote,
+a file (and refuses names that leave auth-dir); /metrics (Prometheus text) and /usage
+count requests, statuses and tokens per credential and model. The remote-caller rules (allow-remote,
 bans) need a non-loopback client and are not exercised here."""
 import json
 import os
@@ -97,6 +98,20 @@ def test_key_required_and_listing():
         time.sleep(0.05)
     assert "broken.json" not in by_name(files(p, **auth)[1])
     assert http("DELETE", p.url + "/v0/management/auth-files?name=nope.json", headers=auth)[0] == 404
+    # observability: the requests above are counted, per credential and model
+    assert http("GET", p.url + "/metrics")[0] == 401
+    st, h, body = http("GET", p.url + "/metrics", headers=auth)
+    assert st == 200 and h["content-type"].startswith("text/plain"), body[:200]
+    m = body.decode()
+    series = 'credential="codex-m1@example.com-pro.json",model="gpt-5-codex"'
+    assert f'cliproxyd_requests_total{{{series},status="2xx"}} 1' in m, m
+    assert f'cliproxyd_requests_total{{{series},status="429"}} 1' in m, m
+    assert f'cliproxyd_tokens_total{{{series},kind="input"}} 42' in m, m
+    assert 'cliproxyd_request_duration_seconds_count 2' in m
+    assert 'cliproxyd_credential_state{credential="gemini-g@example.com-p.json",state="unsupported"} 1' in m
+    st, _, body = http("GET", p.url + "/v0/management/usage", headers=auth)
+    u = json.loads(body)
+    assert st == 200 and u["total_requests"] == 2 and u["success_count"] == 1, u
     assert p.stop() == 0
     assert SECRET.encode() not in open(p.log, "rb").read()
 

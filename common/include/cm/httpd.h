@@ -97,6 +97,8 @@ void cm_httpd_req_unref(struct cm_httpd_req *r);
 void cm_httpd_req_on_close(struct cm_httpd_req *r, cm_httpd_close_fn fn, void *ud);
 /** Adds text to the access log line of this request (e.g. "model=x"); copied. Any thread. */
 void cm_httpd_req_note(struct cm_httpd_req *r, const char *note);
+/** The status of the reply set so far (0 before any). Any thread. */
+unsigned cm_httpd_req_status(struct cm_httpd_req *r);
 /** 1 once the client is known to be gone. Any thread. */
 int cm_httpd_req_aborted(struct cm_httpd_req *r);
 
