@@ -119,7 +119,7 @@ static void test_full_fixture(void **state)
     assert_string_equal(c->api_keys[1], "sk-live-beta-9876543210");
     assert_true(c->debug);
     assert_true(c->logging_to_file);
-    assert_string_equal(c->proxy_url, "socks5://user:pass@192.168.1.1:1080/");
+    assert_string_equal(c->proxy_url, "socks5://user:pass@proxy.example.com:1080/");
     assert_int_equal(c->request_retry, 2);
     assert_int_equal(c->max_retry_interval, 45);
     assert_int_equal(c->max_retry_credentials, 4);
