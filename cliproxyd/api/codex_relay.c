@@ -397,7 +397,11 @@ static void start_attempt(struct job *j)
 again:
     pr.n_tried = j->ntried;
     rc = cp_sched_pick(j->srv->sched, &pr, id, sizeof id, &pk);
-    if (!rc && pk.verdict == CP_SCHED_EXHAUSTED && next_round(j))
+    /* everything tried (or only quota-cooling ones left besides what we tried): after a
+     * transient failure, another round hands out the transiently cooling credential */
+    if (!rc &&
+        (pk.verdict == CP_SCHED_EXHAUSTED || (pk.verdict == CP_SCHED_ALL_COOLING && j->ntried)) &&
+        next_round(j))
         goto again;
     if (rc || pk.verdict != CP_SCHED_PICKED) {
         if (!rc && pk.verdict == CP_SCHED_ALL_COOLING) {

@@ -16,6 +16,7 @@ Standard library only; 127.0.0.1 only; prints "PORT <n>" when ready.
                                       {"status": 429, "resets_in_seconds": N} | {"status": 429,
                                       "resets_at": unix} | {"status": 503|408|500|502|504|401|403}
                                       | {"cut": true} (stream closed before response.completed)
+                                      | {"cut_after": N} (closed after the first N events)
                                       | {"refresh": "reused"} (next refresh answers
                                       refresh_token_reused) | {"ok": true}
   GET  /_requests                     every request seen (headers, parsed body), newest last
@@ -217,9 +218,11 @@ async def responses(writer, headers, body):
     events = list(response_events(body))
     if step.get("cut"):
         events = events[:-1]  # no response.completed
+    if "cut_after" in step:
+        events = events[:step["cut_after"]]
     for ev in events:
         await stream_chunk(writer, ev)
-    if step.get("cut"):
+    if step.get("cut") or "cut_after" in step:
         return -1  # abrupt end: the connection closes without the terminating chunk
     stream_end(writer)
     return 200

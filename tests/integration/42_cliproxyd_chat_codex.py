@@ -122,6 +122,23 @@ def test_failover_on_quota_transient_and_cut():
     assert "error" in ch[-1] and "response.completed" in ch[-1]["error"]["message"], ch[-1]
 
 
+def test_cut_before_content_fails_over():
+    # the stream dies after response.created / in_progress, before any content: the
+    # client must not notice. Account a is still quota-cooling from the test above, so
+    # b is the only one left: its failure is transient, so a second round retries it
+    # (this is the "never black out on a transient error" rule), and the client gets
+    # the whole answer with a clean [DONE]
+    http("POST", fake.url + "/_script", {"acct-a": [{"cut_after": 2}], "acct-b": [{"cut_after": 2}]})
+    for _ in range(2):
+        st, _, raw = chat("early cut", stream=True)
+        assert st == 200, raw[:200]
+        ch = sse_chunks(raw)
+        assert ch[-1] == "[DONE]", ch[-3:]
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in ch[:-1]
+                       if c.get("choices"))
+        assert text == "fake answer to: early cut", text
+
+
 def test_all_quota_gives_model_cooldown():
     http("POST", fake.url + "/_script", {"acct-b": [{"status": 429, "resets_in_seconds": 600}]})
     st, h, body = chat()
@@ -142,5 +159,6 @@ def test_unknown_model_and_bad_body():
 
 
 run([test_non_stream, test_stream_with_usage, test_accounts_alternate,
-     test_failover_on_quota_transient_and_cut, test_all_quota_gives_model_cooldown,
+     test_failover_on_quota_transient_and_cut, test_cut_before_content_fails_over,
+     test_all_quota_gives_model_cooldown,
      test_unknown_model_and_bad_body])
