@@ -305,6 +305,35 @@ static void drop_entry(struct cp_authstore *st, const char *name)
 }
 
 /*
+ * Records that an entry's file content was (re)loaded: takes ownership of *provider,
+ * *email and (if @p error is not NULL) *error, sets the digest, resets the refresh
+ * state. st->mu held.
+ */
+static void loaded(struct entry *e, int registered, char **provider, char **email, char **error,
+                   const unsigned char *dig)
+{
+    e->pending = 0;
+    e->registered = registered;
+    cm_free(e->provider);
+    e->provider = *provider;
+    *provider = NULL;
+    cm_free(e->email);
+    e->email = *email;
+    *email = NULL;
+    cm_free(e->error);
+    e->error = error ? *error : NULL;
+    if (error)
+        *error = NULL;
+    e->has_digest = dig != NULL;
+    if (dig)
+        memcpy(e->digest, dig, sizeof e->digest);
+    e->loads++;
+    e->relogin = 0;
+    e->failures = 0;
+    e->retry_at_ms = 0;
+}
+
+/*
  * Makes @p name an INVALID or UNSUPPORTED entry with content digest @p dig (NULL: none,
  * so the next event retries), taking it out of the scheduler. Strings are copied.
  */
@@ -351,24 +380,7 @@ static int set_unregistered(struct cp_authstore *st, const char *name, const uns
     old_cur = e->cur;
     e->cur = NULL;
     e->kind = kind;
-    e->pending = 0;
-    e->registered = 0;
-    cm_free(e->provider);
-    e->provider = p;
-    p = NULL;
-    cm_free(e->email);
-    e->email = em;
-    em = NULL;
-    cm_free(e->error);
-    e->error = er;
-    er = NULL;
-    e->has_digest = dig != NULL;
-    if (dig)
-        memcpy(e->digest, dig, sizeof e->digest);
-    e->loads++;
-    e->relogin = 0;
-    e->failures = 0;
-    e->retry_at_ms = 0;
+    loaded(e, 0, &p, &em, &er, dig);
     pthread_mutex_unlock(&st->mu);
 out:
     cp_authstore_release(old_cur);
@@ -504,23 +516,7 @@ static int set_valid(struct cp_authstore *st, const char *name, const unsigned c
         cred = NULL;
     }
     e->kind = CP_AUTHSTORE_VALID;
-    e->pending = 0;
-    e->registered = 1;
-    cm_free(e->provider);
-    e->provider = p;
-    p = NULL;
-    cm_free(e->email);
-    e->email = em;
-    em = NULL;
-    cm_free(e->error);
-    e->error = NULL;
-    e->has_digest = dig != NULL;
-    if (dig)
-        memcpy(e->digest, dig, sizeof e->digest);
-    e->loads++;
-    e->relogin = 0;
-    e->failures = 0;
-    e->retry_at_ms = 0;
+    loaded(e, 1, &p, &em, NULL, dig);
     pthread_mutex_unlock(&st->mu);
     cm_log_info(NULL, "auth file '%s': %s %s (priority %d%s)", name, desc,
                 registered ? "reloaded" : "loaded", sc.priority, sc.disabled ? ", disabled" : "");

@@ -331,8 +331,11 @@ static int default_str(char **p, const char *def, int empty_too)
     return CM_OK;
 }
 
-static struct cp_config_upstream *upstream_of(struct cp_config *c, enum cp_provider p)
+/* the upstreams entry of provider @p p (NULL for none, or before defaults ran) */
+static struct cp_config_upstream *upstream_of(const struct cp_config *c, enum cp_provider p)
 {
+    if (!c || !c->upstreams)
+        return NULL;
     switch (p) {
     case CP_PROVIDER_CODEX:
         return c->upstreams->codex;
@@ -520,27 +523,6 @@ void cp_config_free(struct cp_config *cfg)
 
 /* ---- predicates and accessors ---- */
 
-static const struct cp_config_upstream *upstream_of_const(const struct cp_config *c,
-                                                          enum cp_provider p)
-{
-    if (!c || !c->upstreams)
-        return NULL;
-    switch (p) {
-    case CP_PROVIDER_CODEX:
-        return c->upstreams->codex;
-    case CP_PROVIDER_CLAUDE:
-        return c->upstreams->claude;
-    case CP_PROVIDER_GEMINI:
-        return c->upstreams->gemini;
-    case CP_PROVIDER_QWEN:
-        return c->upstreams->qwen;
-    case CP_PROVIDER_IFLOW:
-        return c->upstreams->iflow;
-    default:
-        return NULL;
-    }
-}
-
 int cp_config_is_api_key(const struct cp_config *cfg, const char *key, size_t len)
 {
     int found = 0;
@@ -569,13 +551,13 @@ int cp_config_has_example_key(const struct cp_config *cfg)
 
 const char *cp_config_base_url(const struct cp_config *cfg, enum cp_provider p)
 {
-    const struct cp_config_upstream *u = upstream_of_const(cfg, p);
+    const struct cp_config_upstream *u = upstream_of(cfg, p);
     return u ? u->base_url : NULL;
 }
 
 const char *cp_config_token_url(const struct cp_config *cfg, enum cp_provider p)
 {
-    const struct cp_config_upstream *u = upstream_of_const(cfg, p);
+    const struct cp_config_upstream *u = upstream_of(cfg, p);
     return u ? u->token_url : NULL;
 }
 

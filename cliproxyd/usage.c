@@ -288,8 +288,7 @@ int cp_usage_json(struct cp_usage *u, char **json, size_t *len)
     if (!rc)
         rc = cm_json_set_int64(root, "total_tokens", tokens);
     if (!rc) {
-        rc = cm_json_set_item(root, "series", arr);
-        arr = NULL;
+        rc = cm_json_adopt(root, "series", &arr);
     }
     if (!rc)
         rc = cm_json_print(root, json, len);

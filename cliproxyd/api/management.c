@@ -209,8 +209,7 @@ static void auth_files(struct cm_httpd_req *r, void *ud)
         rc = cm_json_set_item(files, NULL, f);
     }
     if (!rc) {
-        rc = cm_json_set_item(root, "files", files);
-        files = NULL;
+        rc = cm_json_adopt(root, "files", &files);
     }
     cp_authstore_list_free(l);
     cJSON_Delete(files);

@@ -75,8 +75,7 @@ static void models(struct cm_httpd_req *r, void *ud)
         rc = cm_json_set_item(data, NULL, m);
     }
     if (!rc && claude) {
-        rc = cm_json_set_item(root_obj, "data", data);
-        data = NULL;
+        rc = cm_json_adopt(root_obj, "data", &data);
         if (!rc)
             rc = cm_json_set_bool(root_obj, "has_more", false);
         if (!rc && n)
@@ -86,8 +85,7 @@ static void models(struct cm_httpd_req *r, void *ud)
     } else if (!rc) {
         rc = cm_json_set_string(root_obj, "object", "list");
         if (!rc)
-            rc = cm_json_set_item(root_obj, "data", data);
-        data = NULL;
+            rc = cm_json_adopt(root_obj, "data", &data);
     }
     if (!rc)
         rc = cm_json_print(root_obj, &out, &len);

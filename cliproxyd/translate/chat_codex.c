@@ -420,8 +420,7 @@ static int conv_part(const cJSON *p, const char *role, cJSON *parts, struct cm_j
         rc = CM_ERR_INVAL;
         goto out;
     }
-    rc = cm_json_set_item(parts, NULL, o);
-    o = NULL;
+    rc = cm_json_adopt(parts, NULL, &o);
 out:
     cJSON_Delete(o);
     return rc;
@@ -451,8 +450,7 @@ static int conv_content(const cJSON *m, const char *role, cJSON **parts_out, str
                 (rc = cm_json_set_string(o, "type", assistant ? "output_text" : "input_text")) ||
                 (rc = cm_json_set_string(o, "text", content->valuestring)))
                 goto out;
-            rc = cm_json_set_item(parts, NULL, o);
-            o = NULL;
+            rc = cm_json_adopt(parts, NULL, &o);
             if (rc)
                 goto out;
         }
@@ -500,8 +498,7 @@ static int add_message_item(cJSON *input, const char *role, cJSON *parts)
     }
     if ((rc = cm_json_set_item(o, "content", parts))) /* takes parts, also on failure */
         goto out;
-    rc = cm_json_set_item(input, NULL, o);
-    o = NULL;
+    rc = cm_json_adopt(input, NULL, &o);
 out:
     cJSON_Delete(o);
     return rc;
@@ -549,8 +546,7 @@ static int conv_tool_calls(const cJSON *calls, const struct cp_tr_chat_codex_nam
             (rc = cm_json_set_string(o, "name", shrt)) ||
             (rc = cm_json_set_string(o, "arguments", args)))
             goto out;
-        rc = cm_json_set_item(input, NULL, o);
-        o = NULL;
+        rc = cm_json_adopt(input, NULL, &o);
         if (rc)
             goto out;
         i++;
@@ -585,8 +581,7 @@ static int conv_message(const cJSON *m, const struct cp_tr_chat_codex_names *nam
             (rc = cm_json_set_string(o, "call_id", call_id)) ||
             (rc = cm_json_set_stringn(o, "output", b.data ? b.data : "", b.len)))
             goto tool_out;
-        rc = cm_json_set_item(input, NULL, o);
-        o = NULL;
+        rc = cm_json_adopt(input, NULL, &o);
     tool_out:
         cm_buf_cleanup(&b);
         cJSON_Delete(o);
@@ -689,8 +684,7 @@ static int conv_tools(const cJSON *tools, const struct cp_tr_chat_codex_names *n
                 goto out;
             }
         }
-        rc = cm_json_set_item(arr, NULL, o);
-        o = NULL;
+        rc = cm_json_adopt(arr, NULL, &o);
         if (rc)
             goto out;
         i++;
@@ -699,8 +693,7 @@ static int conv_tools(const cJSON *tools, const struct cp_tr_chat_codex_names *n
         cm_json_err_scope(je, "tools[%zu]", i);
         goto out;
     }
-    rc = cm_json_set_item(body, "tools", arr);
-    arr = NULL;
+    rc = cm_json_adopt(body, "tools", &arr);
 out:
     cJSON_Delete(o);
     cJSON_Delete(arr);
@@ -743,8 +736,7 @@ static int conv_tool_choice(const cJSON *tc, const struct cp_tr_chat_codex_names
     if ((rc = cm_json_new_object(&o)) || (rc = cm_json_set_string(o, "type", "function")) ||
         (rc = cm_json_set_string(o, "name", shrt)))
         goto out;
-    rc = cm_json_set_item(body, "tool_choice", o);
-    o = NULL;
+    rc = cm_json_adopt(body, "tool_choice", &o);
     goto out;
 bad:
     cm_json_err_scope(je, "tool_choice");
@@ -796,8 +788,7 @@ static int conv_response_format(const cJSON *rf, cJSON *text, struct cm_json_err
         rc = CM_ERR_INVAL;
         goto bad;
     }
-    rc = cm_json_set_item(text, "format", fmt);
-    fmt = NULL;
+    rc = cm_json_adopt(text, "format", &fmt);
     goto out;
 bad:
     cm_json_err_scope(je, "response_format");
@@ -910,14 +901,12 @@ static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
         (rc = cm_json_set_string(o, "effort", effort)) ||
         (rc = cm_json_set_string(o, "summary", "auto")))
         goto out;
-    rc = cm_json_set_item(body, "reasoning", o);
-    o = NULL;
+    rc = cm_json_adopt(body, "reasoning", &o);
     if (rc || (rc = cm_json_set_bool(body, "parallel_tool_calls", parallel)) ||
         (rc = cm_json_new_array(&o)) ||
         (rc = cm_json_set_item(o, NULL, cJSON_CreateString("reasoning.encrypted_content"))))
         goto out;
-    rc = cm_json_set_item(body, "include", o);
-    o = NULL;
+    rc = cm_json_adopt(body, "include", &o);
     if (rc || (rc = cm_json_set_string(body, "model", base)) ||
         (rc = cm_json_set_bool(body, "store", false)) || (rc = cm_json_new_array(&input)))
         goto out;
@@ -930,8 +919,7 @@ static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
         }
         i++;
     }
-    rc = cm_json_set_item(body, "input", input);
-    input = NULL;
+    rc = cm_json_adopt(body, "input", &input);
     if (rc)
         goto out;
 
@@ -948,8 +936,7 @@ static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
             goto out;
         if (verb && (rc = cm_json_set_string(text, "verbosity", verb)))
             goto out;
-        rc = cm_json_set_item(body, "text", text);
-        text = NULL;
+        rc = cm_json_adopt(body, "text", &text);
         if (rc)
             goto out;
     }
@@ -1070,17 +1057,14 @@ static int put_usage(cJSON *parent, const struct cp_tr_usage *u)
         (rc = cm_json_set_int64(us, "total_tokens", u->total)) || (rc = cm_json_new_object(&d)) ||
         (rc = cm_json_set_int64(d, "cached_tokens", u->cached)))
         goto out;
-    rc = cm_json_set_item(us, "prompt_tokens_details", d);
-    d = NULL;
+    rc = cm_json_adopt(us, "prompt_tokens_details", &d);
     if (rc || (rc = cm_json_new_object(&d)) ||
         (rc = cm_json_set_int64(d, "reasoning_tokens", u->reasoning)))
         goto out;
-    rc = cm_json_set_item(us, "completion_tokens_details", d);
-    d = NULL;
+    rc = cm_json_adopt(us, "completion_tokens_details", &d);
     if (rc)
         goto out;
-    rc = cm_json_set_item(parent, "usage", us);
-    us = NULL;
+    rc = cm_json_adopt(parent, "usage", &us);
 out:
     cJSON_Delete(d);
     cJSON_Delete(us);
@@ -1305,17 +1289,14 @@ static int chunk_new(struct cp_tr_chat_codex_stream *st, bool no_choices, cJSON 
         if (!st->_role_sent && (rc = cm_json_set_string(d, "role", "assistant")))
             goto out;
         *delta = d;
-        rc = cm_json_set_item(ch, "delta", d);
-        d = NULL;
+        rc = cm_json_adopt(ch, "delta", &d);
         if (rc || (rc = cm_json_set_null(ch, "finish_reason")))
             goto out;
-        rc = cm_json_set_item(choices, NULL, ch);
-        ch = NULL;
+        rc = cm_json_adopt(choices, NULL, &ch);
         if (rc)
             goto out;
     }
-    rc = cm_json_set_item(c, "choices", choices);
-    choices = NULL;
+    rc = cm_json_adopt(c, "choices", &choices);
     if (rc)
         goto out;
     *chunk = c;
@@ -1375,16 +1356,13 @@ static int emit_call(struct cp_tr_chat_codex_stream *st, size_t index, const cha
         (name && (rc = cm_json_set_string(fn, "name", names_orig(st->_names, name)))) ||
         (rc = cm_json_set_string(fn, "arguments", args ? args : "")))
         goto out;
-    rc = cm_json_set_item(tc, "function", fn);
-    fn = NULL;
+    rc = cm_json_adopt(tc, "function", &fn);
     if (rc)
         goto out;
-    rc = cm_json_set_item(arr, NULL, tc);
-    tc = NULL;
+    rc = cm_json_adopt(arr, NULL, &tc);
     if (rc)
         goto out;
-    rc = cm_json_set_item(d, "tool_calls", arr);
-    arr = NULL;
+    rc = cm_json_adopt(d, "tool_calls", &arr);
     if (rc)
         goto out;
     rc = emit(st, c, out);
@@ -1407,8 +1385,7 @@ static int emit_error(const struct cp_tr_err *e, struct cm_buf *out)
         (rc = cm_json_set_string(eo, "type", e->type)) ||
         (rc = e->code[0] ? cm_json_set_string(eo, "code", e->code) : cm_json_set_null(eo, "code")))
         goto out;
-    rc = cm_json_set_item(o, "error", eo);
-    eo = NULL;
+    rc = cm_json_adopt(o, "error", &eo);
     if (rc)
         goto out;
     rc = emit(NULL, o, out);
@@ -1820,12 +1797,10 @@ static int build_completion(struct agg *a, const struct cp_tr_chat_codex_names *
                                          names_orig(names, str_member(it, "name", "")))) ||
                 (rc = cm_json_set_string(fn, "arguments", str_member(it, "arguments", ""))))
                 goto out;
-            rc = cm_json_set_item(tc, "function", fn);
-            fn = NULL;
+            rc = cm_json_adopt(tc, "function", &fn);
             if (rc)
                 goto out;
-            rc = cm_json_set_item(calls, NULL, tc);
-            tc = NULL;
+            rc = cm_json_adopt(calls, NULL, &tc);
             if (rc)
                 goto out;
         }
@@ -1846,22 +1821,18 @@ static int build_completion(struct agg *a, const struct cp_tr_chat_codex_names *
         goto out;
     had_calls = cJSON_GetArraySize(calls) > 0;
     if (had_calls) {
-        rc = cm_json_set_item(msg, "tool_calls", calls);
-        calls = NULL;
+        rc = cm_json_adopt(msg, "tool_calls", &calls);
         if (rc)
             goto out;
     }
-    rc = cm_json_set_item(ch, "message", msg);
-    msg = NULL;
+    rc = cm_json_adopt(ch, "message", &msg);
     if (rc || (rc = cm_json_set_string(ch, "finish_reason",
                                        finish_reason(a->final, a->incomplete, had_calls))))
         goto out;
-    rc = cm_json_set_item(choices, NULL, ch);
-    ch = NULL;
+    rc = cm_json_adopt(choices, NULL, &ch);
     if (rc)
         goto out;
-    rc = cm_json_set_item(c, "choices", choices);
-    choices = NULL;
+    rc = cm_json_adopt(c, "choices", &choices);
     if (rc || (rc = put_usage(c, &u)))
         goto out;
     *out = c;

@@ -45,21 +45,17 @@ static int wrap_input(cJSON *body, const char *text)
     if ((rc = cm_json_set_string(part, "type", "input_text")) ||
         (rc = cm_json_set_string(part, "text", text)))
         goto out;
-    rc = cm_json_set_item(content, NULL, part);
-    part = NULL;
+    rc = cm_json_adopt(content, NULL, &part);
     if (rc || (rc = cm_json_set_string(msg, "type", "message")) ||
         (rc = cm_json_set_string(msg, "role", "user")))
         goto out;
-    rc = cm_json_set_item(msg, "content", content);
-    content = NULL;
+    rc = cm_json_adopt(msg, "content", &content);
     if (rc)
         goto out;
-    rc = cm_json_set_item(arr, NULL, msg);
-    msg = NULL;
+    rc = cm_json_adopt(arr, NULL, &msg);
     if (rc)
         goto out;
-    rc = cm_json_set_item(body, "input", arr);
-    arr = NULL;
+    rc = cm_json_adopt(body, "input", &arr);
 out:
     cJSON_Delete(arr);
     cJSON_Delete(msg);
@@ -161,8 +157,7 @@ int cp_tr_responses_codex_request(const cJSON *req, cJSON **out, struct cp_tr_er
         goto out;
     if ((rc = cm_json_set_item(inc, NULL, cJSON_CreateString("reasoning.encrypted_content"))))
         goto out;
-    rc = cm_json_set_item(body, "include", inc);
-    inc = NULL;
+    rc = cm_json_adopt(body, "include", &inc);
     if (rc)
         goto out;
     *out = body;

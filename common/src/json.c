@@ -940,6 +940,13 @@ int cm_json_new_array(cJSON **out)
     return CM_OK;
 }
 
+int cm_json_adopt(cJSON *parent, const char *name, cJSON **item)
+{
+    cJSON *it = *item;
+    *item = NULL;
+    return cm_json_set_item(parent, name, it);
+}
+
 int cm_json_set_item(cJSON *parent, const char *name, cJSON *item)
 {
     cJSON *old;

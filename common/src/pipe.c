@@ -115,7 +115,8 @@ static int reserve(struct cm_pipe *p, size_t n)
     return CM_OK;
 }
 
-int cm_pipe_write(struct cm_pipe *p, const void *d, size_t n)
+/* one writer entry: @p force ignores the cap (cm_pipe_write_force) */
+static int append(struct cm_pipe *p, const void *d, size_t n, int force)
 {
     int rc = CM_OK;
     size_t used;
@@ -126,7 +127,7 @@ int cm_pipe_write(struct cm_pipe *p, const void *d, size_t n)
         goto out;
     }
     used = p->tail - p->head;
-    if (used > 0 && used + n > p->cap) {
+    if (!force && used > 0 && used + n > p->cap) {
         p->w_parked = 1;
         rc = CM_ERR_AGAIN;
         goto out;
@@ -144,26 +145,14 @@ out:
     return rc;
 }
 
+int cm_pipe_write(struct cm_pipe *p, const void *d, size_t n)
+{
+    return append(p, d, n, 0);
+}
+
 int cm_pipe_write_force(struct cm_pipe *p, const void *d, size_t n)
 {
-    int rc = CM_OK;
-
-    pthread_mutex_lock(&p->lock);
-    if (p->gone || p->closed) {
-        rc = CM_ERR_CLOSED;
-        goto out;
-    }
-    if (n == 0)
-        goto out;
-    rc = reserve(p, n);
-    if (rc)
-        goto out;
-    memcpy(p->buf + p->tail, d, n);
-    p->tail += n;
-    wake_reader(p);
-out:
-    pthread_mutex_unlock(&p->lock);
-    return rc;
+    return append(p, d, n, 1);
 }
 
 void cm_pipe_close(struct cm_pipe *p, int rc)

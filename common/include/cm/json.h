@@ -166,6 +166,11 @@ int cm_json_new_array(cJSON **out);
  * nothing is deleted).
  */
 int cm_json_set_item(cJSON *parent, const char *name, cJSON *item);
+/**
+ * cm_json_set_item() for an item held in a variable: takes ownership of *@p item (also on
+ * failure) and sets *@p item to NULL, so the caller's cleanup path never frees it twice.
+ */
+int cm_json_adopt(cJSON *parent, const char *name, cJSON **item);
 /** String (NULL @p value is CM_ERR_INVAL). */
 int cm_json_set_string(cJSON *parent, const char *name, const char *value);
 /** String from @p len bytes (not NUL-terminated); embedded NUL -> CM_ERR_INVAL. */

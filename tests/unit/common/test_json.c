@@ -942,9 +942,26 @@ static void oom_print_and_build(void **state)
     assert_true(done);
 }
 
+static void adopt_takes_and_clears(void **state)
+{
+    cJSON *root = NULL, *child = NULL;
+    (void)state;
+    assert_int_equal(cm_json_new_object(&root), CM_OK);
+    assert_int_equal(cm_json_new_array(&child), CM_OK);
+    assert_int_equal(cm_json_adopt(root, "list", &child), CM_OK);
+    assert_null(child);
+    assert_true(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, "list")));
+    /* a failure still takes (and frees) the item: the caller's pointer is cleared */
+    assert_int_equal(cm_json_new_array(&child), CM_OK);
+    assert_int_equal(cm_json_adopt(root, NULL, &child), CM_ERR_INVAL);
+    assert_null(child);
+    cJSON_Delete(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(adopt_takes_and_clears),
         cmocka_unit_test(parse_length_bounded),
         cmocka_unit_test(parse_embedded_nul),
         cmocka_unit_test(parse_malformed),
