@@ -28,6 +28,8 @@ import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
+from fakelib import read_request
+
 STATS = {"open": 0, "closed": {}, "big_sent": 0, "requests": 0, "sent_sha256": {}}
 
 
@@ -36,32 +38,6 @@ def qint(q, name, default):
         return int(q.get(name, [default])[0])
     except ValueError:
         return default
-
-
-async def read_request(reader):
-    line = await reader.readline()
-    if not line:
-        return None
-    method, target, _ = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
-    headers = {}
-    while True:
-        h = await reader.readline()
-        if h in (b"\r\n", b"\n", b""):
-            break
-        k, _, v = h.decode("latin-1").partition(":")
-        headers[k.strip().lower()] = v.strip()
-    body = b""
-    if "content-length" in headers:
-        body = await reader.readexactly(int(headers["content-length"]))
-    elif headers.get("transfer-encoding", "").lower() == "chunked":
-        while True:
-            size = int((await reader.readline()).strip().split(b";")[0], 16)
-            if size == 0:
-                await reader.readline()
-                break
-            body += await reader.readexactly(size)
-            await reader.readline()
-    return method, target, headers, body
 
 
 def head(status, ctype, length=None, extra=""):
@@ -146,7 +122,7 @@ async def handle(reader, writer):
             if req is None:
                 break
             STATS["requests"] += 1
-            method, target, headers, body = req
+            method, target, headers, body = req.method, req.target, req.headers, req.raw
             u = urlsplit(target)
             q = parse_qs(u.query)
             tag = q.get("id", [None])[0]
