@@ -14,7 +14,7 @@ cd "$ROOT"
 # Debian packages the build and the tests need (dpkg name -> what for)
 PKGS=(cmake pkg-config gcc libc6-dev make python3
       libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libcyaml-dev libyaml-dev libcjson-dev
-      libsodium-dev libcrypt-dev libcmocka-dev)
+      libsodium-dev libcrypt-dev libxxhash-dev libcmocka-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

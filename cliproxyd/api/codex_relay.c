@@ -388,7 +388,7 @@ static void start_attempt(struct job *j)
     static const struct cm_httpc_cbs cbs = {on_head, on_data, on_done};
     struct cp_sched_pick_req pr = {codex_only, 1, j->model, j->tried, j->ntried};
     struct cp_sched_pick pk;
-    struct cp_codex_req cr = {0};
+    struct cp_upreq cr = {0};
     struct cm_httpc_request rq;
     struct cp_config_ref *ref = NULL;
     char id[256];
@@ -460,7 +460,7 @@ again:
         struct cp_sched_outcome o = {.transport = CP_SCHED_TX_CONNECT};
         finish_attempt(j, &o);
         cp_config_ref_release(ref);
-        cp_codex_req_cleanup(&cr);
+        cp_upreq_cleanup(&cr);
         start_attempt(j); /* try the next one */
         return;
     }
@@ -483,7 +483,7 @@ again:
     j->xfer = NULL;
     atomic_fetch_add(&j->refs, 1); /* the transfer's */
     rc = cm_httpc_start(j->srv->client, &rq, &cbs, j, &j->xfer);
-    cp_codex_req_cleanup(&cr);
+    cp_upreq_cleanup(&cr);
     cp_config_ref_release(ref);
     if (rc) {
         atomic_fetch_sub(&j->refs, 1);

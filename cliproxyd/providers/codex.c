@@ -12,72 +12,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int add(struct cp_codex_req *r, const char *name, const char *value)
-{
-    struct cm_buf b;
-    if (r->n_headers >= CP_CODEX_MAX_HEADERS)
-        return CM_ERR_LIMIT;
-    cm_buf_init(&b, 16 * 1024);
-    if (cm_buf_appendf(&b, "%s: %s", name, value)) {
-        cm_buf_cleanup(&b);
-        return CM_ERR_NOMEM;
-    }
-    r->headers[r->n_headers] = cm_buf_release(&b, NULL);
-    return r->headers[r->n_headers++] ? CM_OK : CM_ERR_NOMEM;
-}
-
-void cp_codex_req_cleanup(struct cp_codex_req *r)
-{
-    for (size_t i = 0; i < r->n_headers; i++) {
-        cm_crypto_memzero(r->headers[i], strlen(r->headers[i])); /* Authorization */
-        cm_free(r->headers[i]);
-    }
-    cm_free(r->url);
-    memset(r, 0, sizeof *r);
-}
-
 int cp_codex_build(const char *base_url, const struct cp_authstore_cred *c, const char *session_id,
-                   const char *client_originator, const char *client_ua, struct cp_codex_req *out)
+                   const char *client_originator, const char *client_ua, struct cp_upreq *out)
 {
-    struct cp_codex_req r = {0};
+    struct cp_upreq r = {0};
     char auth[8192];
     int rc = CM_ERR_NOMEM;
-    struct cm_buf url;
 
     if (!c || !c->access_token || !*c->access_token)
         return CM_ERR_INVAL;
-    cm_buf_init(&url, 4096);
-    if (cm_buf_appendf(&url, "%s/responses", base_url))
-        goto out;
-    r.url = cm_buf_release(&url, NULL);
-    if (!r.url)
+    if ((rc = cp_upreq_url(&r, base_url, "/responses")))
         goto out;
     if ((size_t)snprintf(auth, sizeof auth, "Bearer %s", c->access_token) >= sizeof auth) {
         rc = CM_ERR_LIMIT;
         goto out;
     }
-    if ((rc = add(&r, "Content-Type", "application/json")) ||
-        (rc = add(&r, "Authorization", auth)) || (rc = add(&r, "Accept", "text/event-stream")) ||
-        (rc = add(&r, "Connection", "Keep-Alive")) ||
-        (rc = add(&r, "Originator",
+    if ((rc = cp_upreq_add(&r, "Content-Type", "application/json")) ||
+        (rc = cp_upreq_add(&r, "Authorization", auth)) || (rc = cp_upreq_add(&r, "Accept", "text/event-stream")) ||
+        (rc = cp_upreq_add(&r, "Connection", "Keep-Alive")) ||
+        (rc = cp_upreq_add(&r, "Originator",
                   client_originator && *client_originator ? client_originator : "codex-tui")) ||
-        (rc = add(&r, "User-Agent",
+        (rc = cp_upreq_add(&r, "User-Agent",
                   client_ua && strncmp(client_ua, "codex", 5) == 0 ? client_ua
                                                                    : CP_CODEX_DEFAULT_UA)) ||
-        (rc = add(&r, "Session_id", session_id)))
+        (rc = cp_upreq_add(&r, "Session_id", session_id)))
         goto out;
-    if (c->account_id && *c->account_id && (rc = add(&r, "Chatgpt-Account-Id", c->account_id)))
+    if (c->account_id && *c->account_id && (rc = cp_upreq_add(&r, "Chatgpt-Account-Id", c->account_id)))
         goto out;
     for (size_t i = 0; c->af && i < c->af->n_headers; i++)
-        if ((rc = add(&r, c->af->header_names[i], c->af->header_values[i])))
+        if ((rc = cp_upreq_add(&r, c->af->header_names[i], c->af->header_values[i])))
             goto out;
     *out = r;
     memset(&r, 0, sizeof r);
     rc = CM_OK;
 out:
     cm_crypto_memzero(auth, sizeof auth);
-    cm_buf_cleanup(&url);
-    cp_codex_req_cleanup(&r);
+    cp_upreq_cleanup(&r);
     return rc;
 }
 

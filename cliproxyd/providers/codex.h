@@ -11,18 +11,11 @@
 #include <stdint.h>
 
 #include "authstore.h"
+#include "providers/upreq.h"
 #include "scheduler.h"
 
-#define CP_CODEX_MAX_HEADERS 48
 #define CP_CODEX_DEFAULT_UA                                                                        \
     "codex-tui/0.118.0 (Mac OS 26.3.1; arm64) iTerm.app/3.6.9 (codex-tui; 0.118.0)"
-
-/** An upstream request's URL and header lines; owned, freed by cp_codex_req_cleanup(). */
-struct cp_codex_req {
-    char *url;
-    char *headers[CP_CODEX_MAX_HEADERS]; /* "Name: value" */
-    size_t n_headers;
-};
 
 /**
  * Builds the request for credential @p c (borrowed) at @p base_url (e.g.
@@ -30,11 +23,11 @@ struct cp_codex_req {
  * Accept: text/event-stream, Chatgpt-Account-Id, Originator (@p client_originator or
  * codex-tui), User-Agent (@p client_ua when it is a Codex client's, else the default),
  * Session_id = @p session_id, and the credential file's own headers last.
- * CM_OK, CM_ERR_INVAL (no access token), CM_ERR_NOMEM. Contains a secret: never log it.
+ * CM_OK, CM_ERR_INVAL (no access token), CM_ERR_NOMEM. *@p out (caller cleans up with
+ * cp_upreq_cleanup()) is written only on CM_OK and contains a secret: never log it.
  */
 int cp_codex_build(const char *base_url, const struct cp_authstore_cred *c, const char *session_id,
-                   const char *client_originator, const char *client_ua, struct cp_codex_req *out);
-void cp_codex_req_cleanup(struct cp_codex_req *r);
+                   const char *client_originator, const char *client_ua, struct cp_upreq *out);
 
 /**
  * The prompt-cache session id for a client key: a UUID-formatted id derived from

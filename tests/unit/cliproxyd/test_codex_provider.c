@@ -14,7 +14,7 @@
 #include "cm/err.h"
 #include "providers/codex.h"
 
-static const char *header(const struct cp_codex_req *r, const char *name)
+static const char *header(const struct cp_upreq *r, const char *name)
 {
     size_t n = strlen(name);
     for (size_t i = 0; i < r->n_headers; i++)
@@ -29,7 +29,7 @@ static void build_headers(void **state)
                                   .provider = "codex",
                                   .access_token = "at-secret-0123456789",
                                   .account_id = "acct-1"};
-    struct cp_codex_req r = {0};
+    struct cp_upreq r = {0};
     (void)state;
     assert_int_equal(cp_codex_build("http://x/backend-api/codex", &c, "sess-1", NULL, "curl/8", &r),
                      0);
@@ -40,12 +40,12 @@ static void build_headers(void **state)
     assert_string_equal(header(&r, "Chatgpt-Account-Id"), "acct-1");
     assert_string_equal(header(&r, "Session_id"), "sess-1");
     assert_string_equal(header(&r, "User-Agent"), CP_CODEX_DEFAULT_UA); /* curl is not Codex */
-    cp_codex_req_cleanup(&r);
+    cp_upreq_cleanup(&r);
     assert_int_equal(cp_codex_build("http://x", &c, "s", "my-originator", "codex_cli_rs/0.9", &r),
                      0);
     assert_string_equal(header(&r, "Originator"), "my-originator");
     assert_string_equal(header(&r, "User-Agent"), "codex_cli_rs/0.9");
-    cp_codex_req_cleanup(&r);
+    cp_upreq_cleanup(&r);
     c.access_token = NULL;
     assert_int_equal(cp_codex_build("http://x", &c, "s", NULL, NULL, &r), CM_ERR_INVAL);
 }
