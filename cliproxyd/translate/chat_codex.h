@@ -16,6 +16,8 @@
 #define CP_TRANSLATE_CHAT_CODEX_H
 
 #include "cm/buf.h"
+#include "translate/chat_common.h"
+#include "translate/codex_common.h"
 #include "translate/translate.h"
 
 #include <cjson/cJSON.h>
@@ -28,11 +30,6 @@
 #define CP_TR_CHAT_CODEX_MAX_TOOLS 512     /* most entries in "tools" (and tool_calls) */
 #define CP_TR_CHAT_CODEX_MAX_DEPTH 64      /* nesting cap for the raw-bytes entry point */
 #define CP_TR_CHAT_CODEX_NAME_MAX 64       /* Codex's limit on a function name */
-
-/** The message the executor reports when the upstream stream ends before its terminal event. */
-#define CP_TR_CODEX_EARLY_EOF_MSG                                                                  \
-    "stream error: stream disconnected before completion: stream closed before "                   \
-    "response.completed"
 
 /**
  * Translates the chat.completions request @p req (borrowed, unchanged) into a new Codex
@@ -73,25 +70,20 @@ int cp_tr_chat_codex_request_bytes(const char *body, size_t len, char **out, siz
  */
 int cp_tr_chat_codex_tool_name(const char *name, char *out, size_t out_size);
 
-struct cp_tr_chat_codex_call;  /* private: one tool call seen in the stream */
-struct cp_tr_chat_codex_names; /* private: shortened -> original tool names */
+struct cp_tr_chat_codex_call; /* private: one tool call seen in the stream */
 
 /**
  * Streaming state for one response. Caller-owned; init/cleanup pair; fields are private.
  */
 struct cp_tr_chat_codex_stream {
-    char *_id;           /* chunk "id" (owned) */
-    char *_model;        /* chunk "model" (owned) */
-    int64_t _created;    /* chunk "created" */
-    bool _include_usage; /* the client asked stream_options.include_usage */
-    bool _role_sent;     /* the first chunk (delta.role) went out */
-    bool _done;          /* a terminal event was handled: ignore the rest */
-    bool _completed;     /* response.completed (or incomplete) was handled */
-    bool _have_usage;    /* _usage is from the upstream */
+    struct cp_tr_chat_chunker _ck; /* chunk id/model/created, include_usage, role sent */
+    bool _done;                    /* a terminal event was handled: ignore the rest */
+    bool _completed;               /* response.completed (or incomplete) was handled */
+    bool _have_usage;              /* _usage is from the upstream */
     struct cp_tr_usage _usage;
     struct cp_tr_chat_codex_call *_calls; /* tool calls by chat index (owned) */
     size_t _ncalls;
-    struct cp_tr_chat_codex_names *_names; /* from the client's tools (owned, may be NULL) */
+    struct cp_tr_codex_names *_names; /* from the client's tools (owned, may be NULL) */
 };
 
 /**
