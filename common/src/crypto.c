@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * crypto.c - thin, checked wrappers over libsodium (random, SHA-256, HMAC, base64,
- * argon2) and libxcrypt (bcrypt verify). The wrappers exist to turn libsodium's
+ * argon2) and libxcrypt (bcrypt hash and verify). The wrappers exist to turn libsodium's
  * abort-on-misuse into enum cm_err (sizes and variants are checked before the call),
  * to keep allocation on the cm_alloc seam, and to hold the rules in one place: which
  * hash formats we accept, constant-time compares, wiping what held secrets.
@@ -379,6 +379,53 @@ static int verify_bcrypt(const char *password, const char *stored)
     if (!cm_crypto_equal(h, strlen(h), stored, BCRYPT_LEN))
         rc = CM_ERR_AUTH;
 out:
+    if (cd)
+        sodium_memzero(cd, sizeof *cd);
+    cm_free(cd);
+    return rc;
+}
+
+/*
+ * bcrypt hashing: crypt_gensalt_rn() builds the "$2a$NN$<22 salt chars>" setting from
+ * our own random bytes, crypt_rn() computes the hash. libxcrypt may be built without
+ * the $2a$ variant, so $2b$ (same algorithm, fixed 8-bit handling) is the fallback.
+ */
+int cm_crypto_bcrypt_hash(const char *password, int cost, char *dst, size_t dstlen)
+{
+    struct crypt_data *cd = NULL;
+    unsigned char rnd[16];
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    const char *h;
+    int rc;
+
+    if (!password || !dst || cost < CM_CRYPTO_BCRYPT_COST_MIN || cost > CM_CRYPTO_BCRYPT_COST_MAX)
+        return CM_ERR_INVAL;
+    if (dstlen < CM_CRYPTO_BCRYPT_SIZE)
+        return CM_ERR_LIMIT;
+    rc = cm_crypto_random_bytes(rnd, sizeof rnd);
+    if (rc)
+        goto out;
+    if (!crypt_gensalt_rn("$2a$", (unsigned long)cost, (const char *)rnd, (int)sizeof rnd, setting,
+                          (int)sizeof setting) &&
+        !crypt_gensalt_rn("$2b$", (unsigned long)cost, (const char *)rnd, (int)sizeof rnd, setting,
+                          (int)sizeof setting)) {
+        rc = CM_ERR_INTERNAL;
+        goto out;
+    }
+    cd = cm_calloc(1, sizeof *cd);
+    if (!cd) {
+        rc = CM_ERR_NOMEM;
+        goto out;
+    }
+    h = crypt_rn(password, setting, cd, (int)sizeof *cd);
+    if (!h || h[0] == '*' || strnlen(h, BCRYPT_LEN + 1) != BCRYPT_LEN ||
+        hash_kind(h) != HASH_BCRYPT) {
+        rc = CM_ERR_INTERNAL;
+        goto out;
+    }
+    memcpy(dst, h, BCRYPT_LEN + 1);
+out:
+    sodium_memzero(rnd, sizeof rnd);
     if (cd)
         sodium_memzero(cd, sizeof *cd);
     cm_free(cd);

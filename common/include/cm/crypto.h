@@ -2,8 +2,9 @@
 /*
  * crypto.h - the few cryptographic primitives both daemons need, over libsodium and
  * libxcrypt: random bytes / ids / API keys, constant-time compare, SHA-256, HMAC-SHA256,
- * base64 (standard and url-safe, padded or not), PKCE S256, password hashing (argon2id)
- * and verification (argon2id, argon2i, and the bcrypt hashes NewAPI databases hold).
+ * base64 (standard and url-safe, padded or not), PKCE S256, password hashing (argon2id;
+ * bcrypt for secrets shared with CLIProxyAPI) and verification (argon2id, argon2i, and the
+ * bcrypt hashes NewAPI databases hold).
  *
  * Who allocates: results of a fixed, known size (digests, hex, ids, keys, PKCE strings,
  * password hashes) go into caller buffers whose needed size is given by the
@@ -188,5 +189,24 @@ int cm_crypto_pwhash_verify(const char *password, const char *stored);
  * argon2id hash with the current parameters. NULL gives 1. Pure.
  */
 int cm_crypto_pwhash_needs_upgrade(const char *stored);
+
+/** Buffer size for a bcrypt hash string: 60 characters plus the NUL. */
+#define CM_CRYPTO_BCRYPT_SIZE 61
+#define CM_CRYPTO_BCRYPT_COST_MIN 4
+#define CM_CRYPTO_BCRYPT_COST_MAX 31
+
+/**
+ * Hashes the NUL-terminated @p password (borrowed; like every bcrypt only its first 72
+ * bytes count) with bcrypt at @p cost (CM_CRYPTO_BCRYPT_COST_MIN..MAX; 10 is Go's
+ * bcrypt.DefaultCost, about 80 ms) and a fresh 16-byte random salt, writing the
+ * "$2a$<cost>$<salt><hash>" string (60 characters, the form Go's golang.org/x/crypto/bcrypt
+ * writes; "$2b$" if this libxcrypt cannot make "$2a$") and its NUL into @p dst
+ * (@p dstlen >= CM_CRYPTO_BCRYPT_SIZE). cm_crypto_pwhash_verify() checks it. For secrets
+ * other programs (CLIProxyAPI) must also verify; new password stores use cm_crypto_pwhash().
+ * CM_OK; CM_ERR_INVAL (NULL argument, cost out of range); CM_ERR_LIMIT (dstlen too
+ * small); CM_ERR_NOMEM (the crypt_rn work area); CM_ERR_INTERNAL (init or libxcrypt
+ * failed). The work area is wiped before it is freed.
+ */
+int cm_crypto_bcrypt_hash(const char *password, int cost, char *dst, size_t dstlen);
 
 #endif

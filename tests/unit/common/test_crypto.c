@@ -2,7 +2,7 @@
 /*
  * test_crypto.c - cm_crypto: known-answer vectors (SHA-256, HMAC RFC 4231, base64
  * RFC 4648, PKCE RFC 7636), random ids / keys, constant-time compare, argon2 and bcrypt
- * password checks (incl. Go bcrypt vectors), bad input and OOM paths.
+ * password checks (incl. Go bcrypt vectors), bcrypt hashing, bad input and OOM paths.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -565,6 +565,38 @@ static void bcrypt_generated(void **state)
     }
 }
 
+/* cm_crypto_bcrypt_hash: Go's "$2a$" form, fresh salt each time, verifies, bad args */
+static void bcrypt_hash_roundtrip(void **state)
+{
+    char h[CM_CRYPTO_BCRYPT_SIZE], h2[CM_CRYPTO_BCRYPT_SIZE], small[CM_CRYPTO_BCRYPT_SIZE - 1];
+    (void)state;
+
+    assert_int_equal(cm_crypto_bcrypt_hash("mgmt secret", 4, h, sizeof h), CM_OK);
+    assert_int_equal(strlen(h), 60);
+    assert_true(strncmp(h, "$2a$04$", 7) == 0 || strncmp(h, "$2b$04$", 7) == 0);
+    assert_int_equal(cm_crypto_pwhash_verify("mgmt secret", h), CM_OK);
+    assert_int_equal(cm_crypto_pwhash_verify("mgmt secreT", h), CM_ERR_AUTH);
+    assert_int_equal(cm_crypto_pwhash_verify("", h), CM_ERR_AUTH);
+    assert_int_equal(cm_crypto_bcrypt_hash("mgmt secret", 4, h2, sizeof h2), CM_OK);
+    assert_string_not_equal(h, h2); /* random salt */
+    assert_int_equal(cm_crypto_pwhash_verify("mgmt secret", h2), CM_OK);
+    assert_int_equal(cm_crypto_bcrypt_hash("", 5, h2, sizeof h2), CM_OK);
+    assert_true(strncmp(h2 + 3, "$05$", 4) == 0);
+    assert_int_equal(cm_crypto_pwhash_verify("", h2), CM_OK);
+
+    memcpy(h2, h, sizeof h);
+    assert_int_equal(cm_crypto_bcrypt_hash("pw", 4, small, sizeof small), CM_ERR_LIMIT);
+    assert_int_equal(cm_crypto_bcrypt_hash(NULL, 4, h, sizeof h), CM_ERR_INVAL);
+    assert_int_equal(cm_crypto_bcrypt_hash("pw", 4, NULL, sizeof h), CM_ERR_INVAL);
+    assert_int_equal(cm_crypto_bcrypt_hash("pw", 3, h, sizeof h), CM_ERR_INVAL);
+    assert_int_equal(cm_crypto_bcrypt_hash("pw", 32, h, sizeof h), CM_ERR_INVAL);
+    assert_string_equal(h, h2); /* untouched on failure */
+    cm_alloc_fail_at(1);
+    assert_int_equal(cm_crypto_bcrypt_hash("pw", 4, h, sizeof h), CM_ERR_NOMEM);
+    cm_alloc_fail_at(0);
+    assert_string_equal(h, h2);
+}
+
 static void pwhash_bad_formats(void **state)
 {
     (void)state;
@@ -629,6 +661,7 @@ int main(void)
         cmocka_unit_test(argon2_other_params),
         cmocka_unit_test(bcrypt_known_vectors),
         cmocka_unit_test(bcrypt_generated),
+        cmocka_unit_test(bcrypt_hash_roundtrip),
         cmocka_unit_test(pwhash_bad_formats),
         cmocka_unit_test(bcrypt_oom),
     };
