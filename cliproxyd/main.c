@@ -7,6 +7,7 @@
 #include "api/routes.h"
 #include "authstore.h"
 #include "config.h"
+#include "config_edit.h"
 #include "refresher.h"
 #include "scheduler.h"
 #include "server.h"
@@ -172,6 +173,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "cliproxyd: cannot use %s: %s\n", o.config, err);
         goto out;
     }
+    /* spec 1.4: a plaintext secret-key becomes a bcrypt hash, in the file when it can be
+     * rewritten and in memory in any case (a failure to hash keeps the plaintext) */
+    if (cp_config_edit_hash_secret(o.config, cfg) != CM_OK)
+        cm_log_warn(NULL, "cliproxyd: remote-management.secret-key could not be hashed");
     if (cp_config_has_example_key(cfg)) {
         fprintf(stderr,
                 "cliproxyd: %s: `api-keys` still holds an example key "
@@ -200,6 +205,7 @@ int main(int argc, char **argv)
     if (cp_refresher_new(&srv, 0, &refresher) != CM_OK || cp_mgmt_new(&srv, &srv.mgmt) != CM_OK ||
         cp_usage_new(&srv.usage) != CM_OK)
         goto out;
+    srv.refresher = refresher;
     srv.models = list_models;
     srv.models_ud = &srv;
     /* `host: ""` means every interface, as in CLIProxyAPI */

@@ -35,6 +35,16 @@ struct done {
     char error[160];
 };
 
+/* a caller waiting for one credential's forced refresh */
+struct waiter {
+    struct waiter *next;
+    char *id;
+    cp_refresher_done_fn cb;
+    void *ud;
+    int started;         /* start_one() ran for it */
+    int64_t deadline_ms; /* monotonic */
+};
+
 struct cp_refresher {
     struct cp_server *srv;
     unsigned period_ms;
@@ -42,14 +52,50 @@ struct cp_refresher {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, poke, joined;
-    struct done *done; /* guarded by mu */
-    int inflight;      /* guarded by mu */
+    struct done *done;      /* guarded by mu */
+    int inflight;           /* guarded by mu */
+    struct waiter *waiters; /* guarded by mu */
 };
 
 struct job {
     struct cp_refresher *r;
     char *id;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Calls back (mu not held) the waiters of @p id (NULL = all) - or, with @p expired_only,
+ * those past their deadline.
+ */
+static void notify(struct cp_refresher *r, const char *id, int ok, int permanent, int expired_only)
+{
+    struct waiter *w, **pp, *list = NULL;
+    int64_t now = mono_ms();
+
+    pthread_mutex_lock(&r->mu);
+    for (pp = &r->waiters; (w = *pp);) {
+        if ((!id || strcmp(w->id, id) == 0) && (!expired_only || w->deadline_ms <= now)) {
+            *pp = w->next;
+            w->next = list;
+            list = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    while ((w = list)) {
+        list = w->next;
+        w->cb(w->ud, ok, permanent);
+        cm_free(w->id);
+        cm_free(w);
+    }
+}
 
 static void queue_done(struct cp_refresher *r, struct done *d)
 {
@@ -144,11 +190,15 @@ static void start_one(struct cp_refresher *r, const char *id)
 
     cm_buf_init(&body, 64 * 1024);
     rc = cp_authstore_begin_refresh(r->srv->store, id, &c);
-    if (rc)
+    if (rc) {
+        if (rc != CM_ERR_AGAIN) /* in flight: its answer notifies the waiters */
+            notify(r, id, 0, 0, 0);
         goto out;
+    }
     if (!c->af || !c->af->refresh_token || !*c->af->refresh_token ||
         (c->provider_id != CP_AUTH_CODEX && c->provider_id != CP_AUTH_CLAUDE)) {
         cp_authstore_finish_refresh(r->srv->store, id, NULL, 0, 1, "no refresh token");
+        notify(r, id, 0, 1, 0);
         goto out;
     }
     ref = cp_config_live_acquire(r->srv->cfg);
@@ -156,6 +206,7 @@ static void start_one(struct cp_refresher *r, const char *id)
     if (!cfg || (rc = build_body(c, &body, &hdrs[0])) != CM_OK || !(j = cm_calloc(1, sizeof *j)) ||
         !(j->id = cm_strdup(id))) {
         cp_authstore_finish_refresh(r->srv->store, id, NULL, 0, 0, "cannot build the request");
+        notify(r, id, 0, 0, 0);
         goto out;
     }
     p = c->provider_id == CP_AUTH_CODEX ? CP_PROVIDER_CODEX : CP_PROVIDER_CLAUDE;
@@ -179,6 +230,7 @@ static void start_one(struct cp_refresher *r, const char *id)
         r->inflight--;
         pthread_mutex_unlock(&r->mu);
         cp_authstore_finish_refresh(r->srv->store, id, NULL, 0, 0, "cannot start the request");
+        notify(r, id, 0, 0, 0);
         goto out;
     }
     cm_log_info(NULL, "cliproxyd: refreshing the token of %s", id);
@@ -205,11 +257,39 @@ static void apply(struct cp_refresher *r, struct done *d)
         cm_log_warn(NULL, "cliproxyd: token refresh of %s: %s%s", d->id,
                     d->body ? cm_err_str(rc) : d->error,
                     d->permanent ? " (needs a new login)" : "");
+    /* new tokens are in use even when only the file write failed */
+    notify(r, d->id, d->body && (rc == CM_OK || rc == CM_ERR_IO), !d->body && d->permanent, 0);
     if (d->body)
         cm_crypto_memzero(d->body, d->len);
     cm_free(d->body);
     cm_free(d->id);
     cm_free(d);
+}
+
+/* starts the refreshes callers asked for (each id once) */
+static void start_waited(struct cp_refresher *r)
+{
+    for (;;) {
+        struct waiter *w;
+        char *id = NULL;
+        pthread_mutex_lock(&r->mu);
+        for (w = r->waiters; w && w->started; w = w->next)
+            ;
+        if (w) {
+            id = cm_strdup(w->id);
+            for (struct waiter *o = r->waiters; o; o = o->next)
+                if (strcmp(o->id, w->id) == 0)
+                    o->started = 1;
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (!w)
+            return;
+        if (id)
+            start_one(r, id);
+        else
+            notify(r, w->id, 0, 0, 0); /* out of memory: fail them rather than spin */
+        cm_free(id);
+    }
 }
 
 static void *loop(void *arg)
@@ -229,6 +309,8 @@ static void *loop(void *arg)
             apply(r, d);
             d = next;
         }
+        start_waited(r);
+        notify(r, NULL, 0, 0, 1); /* waited too long */
         if (cp_authstore_due(r->srv->store, &ids, &n) == CM_OK) {
             for (size_t i = 0; i < n; i++)
                 start_one(r, ids[i]);
@@ -270,6 +352,35 @@ int cp_refresher_new(struct cp_server *srv, unsigned period_ms, struct cp_refres
     return CM_OK;
 }
 
+int cp_refresher_refresh_now(struct cp_refresher *r, const char *id, cp_refresher_done_fn cb,
+                             void *ud)
+{
+    struct waiter *w;
+    if (!r || !id || !cb)
+        return CM_ERR_INVAL;
+    w = cm_calloc(1, sizeof *w);
+    if (!w || !(w->id = cm_strdup(id))) {
+        cm_free(w);
+        return CM_ERR_NOMEM;
+    }
+    w->cb = cb;
+    w->ud = ud;
+    w->deadline_ms = mono_ms() + 60000;
+    pthread_mutex_lock(&r->mu);
+    if (r->stop) {
+        pthread_mutex_unlock(&r->mu);
+        cm_free(w->id);
+        cm_free(w);
+        return CM_ERR_CLOSED;
+    }
+    w->next = r->waiters;
+    r->waiters = w;
+    r->poke = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    return CM_OK;
+}
+
 void cp_refresher_poke(struct cp_refresher *r)
 {
     pthread_mutex_lock(&r->mu);
@@ -292,6 +403,7 @@ void cp_refresher_stop(struct cp_refresher *r)
     pthread_mutex_unlock(&r->mu);
     pthread_join(r->thr, NULL);
     r->joined = 1;
+    notify(r, NULL, 0, 0, 0); /* nobody will refresh for them any more */
 }
 
 void cp_refresher_free(struct cp_refresher *r)

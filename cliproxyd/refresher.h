@@ -21,8 +21,27 @@ struct cp_refresher;
  * refresher), checking every @p period_ms (0 = 5000). CM_OK, CM_ERR_NOMEM, CM_ERR_IO.
  */
 int cp_refresher_new(struct cp_server *srv, unsigned period_ms, struct cp_refresher **out);
-/** Asks for a check now (any thread), e.g. after a 401. */
+/** Asks for a check now (any thread). */
 void cp_refresher_poke(struct cp_refresher *r);
+
+/**
+ * Called once per cp_refresher_refresh_now() with the result: @p ok = 1 when the
+ * credential now holds new tokens (use it again), 0 when the refresh failed;
+ * @p permanent = 1 when that failure marked it needs re-login. Runs on the refresher's
+ * thread (or the caller of cp_refresher_stop()); must not call back into the refresher
+ * except cp_refresher_refresh_now() for another credential.
+ */
+typedef void (*cp_refresher_done_fn)(void *ud, int ok, int permanent);
+
+/**
+ * Refreshes credential @p id now, whatever its expiry (an upstream answered 401 to its
+ * token), and calls @p cb with the outcome: after this refresh, or after one already in
+ * flight for @p id, or with ok = 0 when @p id cannot be refreshed, after 60 s without an
+ * answer, or at stop. Any thread. CM_OK (@p cb will be called exactly once), CM_ERR_INVAL,
+ * CM_ERR_NOMEM, CM_ERR_CLOSED (stopping; @p cb is not called).
+ */
+int cp_refresher_refresh_now(struct cp_refresher *r, const char *id, cp_refresher_done_fn cb,
+                             void *ud);
 /**
  * Stops the thread (no new refresh starts afterwards). Shutdown order: stop the
  * refresher, free the HTTP client (in-flight refreshes end, their answers are queued

@@ -592,6 +592,19 @@ int cp_sched_reset_quota(struct cp_sched *s, const char *id)
     return set_by_id(s, id, SET_RESET_QUOTA);
 }
 
+int cp_sched_serves(struct cp_sched *s, const char *provider, const char *model)
+{
+    int yes = 0;
+    if (!s || !model)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->n && !yes; i++)
+        yes = (!provider || strcmp(s->v[i]->provider, provider) == 0) &&
+              served_index(s->v[i], model) >= 0;
+    pthread_mutex_unlock(&s->mu);
+    return yes;
+}
+
 int cp_sched_pick(struct cp_sched *s, const struct cp_sched_pick_req *req, char *id_buf,
                   size_t id_cap, struct cp_sched_pick *out)
 {

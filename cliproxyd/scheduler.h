@@ -196,6 +196,13 @@ int cp_sched_set_relogin(struct cp_sched *s, const char *id);
 int cp_sched_reset_quota(struct cp_sched *s, const char *id);
 
 /**
+ * Whether any credential of @p provider (NULL = any provider) serves @p model (exactly or as
+ * "<its prefix>/<model>"), whatever its state: decides which upstream format a request is
+ * translated to before a credential is picked. 1 or 0 (0 also for NULL @p s / @p model).
+ */
+int cp_sched_serves(struct cp_sched *s, const char *provider, const char *model);
+
+/**
  * Picks the credential for @p req now. Candidates: credentials of the providers that
  * serve the model (exactly, or as "<their prefix>/<model>"), not excluded, not in the
  * tried set. Among the available ones (not disabled, not re-login, not cooling - or

@@ -18,6 +18,7 @@ struct cp_authstore;
 struct cm_httpc;
 struct cp_mgmt;
 struct cp_usage;
+struct cp_refresher;
 
 struct cp_server {
     struct cp_sched *sched;     /* credential scheduler (thread-safe) */
@@ -25,6 +26,7 @@ struct cp_server {
     struct cm_httpc *client;    /* the upstream client (one curl multi, one I/O thread) */
     struct cp_mgmt *mgmt;       /* /v0/management state */
     struct cp_usage *usage;     /* request and token counters (thread-safe) */
+    struct cp_refresher *refresher; /* token refresh; NULL: a 401 is not retried */
     struct cp_config_live *cfg; /* current config; acquire per request */
     const char *config_path;    /* the file cfg was loaded from (reloads read it again) */
     cp_models_fn models;        /* NULL: no credentials loaded, no models */

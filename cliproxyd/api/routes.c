@@ -3,13 +3,13 @@
  * routes.c - cliproxyd's route table and its small routes: GET /healthz, GET / (what
  * CLIProxyAPI answers there) and GET /v1/models (OpenAI shape; Claude shape for clients
  * that send `anthropic-version` or a `claude-cli` user agent), behind the client key.
- * POST /v1/chat/completions and /v1/responses live in codex_relay.c; /v1/messages is
- * not registered yet (see README, Status).
+ * The inference routes (POST /v1/chat/completions, /v1/responses, /v1/messages) live in
+ * relay.c.
  */
 #include "api/routes.h"
 
-#include "api/codex_relay.h"
 #include "api/clientkey.h"
+#include "api/relay.h"
 #include "cm/err.h"
 #include "cm/health.h"
 #include "cm/json.h"
@@ -106,6 +106,6 @@ int cp_api_routes(struct cm_httpd *s, struct cp_server *srv)
     if (!rc)
         rc = cm_httpd_route(s, "GET", "/v1/models", models, srv);
     if (!rc)
-        rc = cp_api_codex_routes(s, srv);
+        rc = cp_api_relay_routes(s, srv);
     return rc;
 }

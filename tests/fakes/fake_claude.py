@@ -119,7 +119,7 @@ def last_user_text(body):
             c = m.get("content")
             if isinstance(c, str):
                 return c
-            for p in c or []:
+            for p in reversed(c or []):  # the last text block: a proxy may put reminders first
                 if p.get("type") == "text":
                     return p.get("text", "")
     return ""

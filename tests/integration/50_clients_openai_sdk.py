@@ -5,10 +5,10 @@ cliproxyd with a Codex account in front of the fake Codex backend. Installs the 
 the lockfile (npm ci) when node_modules is missing; fails when node or npm is missing."""
 import json
 import os
-import shutil
 import subprocess
 
-from harness import jwt, BUILD, SRC, TMP, Proc, free_port, http, run, start_fake, wait_port
+from harness import (jwt, BUILD, SRC, TMP, Proc, ensure_sdks, free_port, http, run, start_fake,
+                     wait_port)
 
 CLIENTS = os.path.join(SRC, "tests/clients")
 KEY = "sk-client-sdk-0123456789abcdef"
@@ -16,10 +16,7 @@ KEY = "sk-client-sdk-0123456789abcdef"
 
 
 def test_openai_sdk():
-    assert shutil.which("node") and shutil.which("npm"), "node and npm are required"
-    if not os.path.exists(os.path.join(CLIENTS, "node_modules", "openai")):
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=CLIENTS, check=True, timeout=600)
+    ensure_sdks()
     fake = start_fake("fake_codex.py")
     auth = os.path.join(TMP, "sdk-auths")
     os.makedirs(auth, exist_ok=True)

@@ -157,6 +157,21 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
+def ensure_sdks():
+    """Installs the client SDKs of tests/clients from the lockfile (npm ci) unless present;
+    one test at a time (a lock file), since ctest runs the client tests in parallel."""
+    import fcntl
+    import shutil
+    clients = os.path.join(SRC, "tests/clients")
+    assert shutil.which("node") and shutil.which("npm"), "node and npm are required"
+    with open(os.path.join(TMP, "..", "npm-ci.lock"), "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        if not all(os.path.exists(os.path.join(clients, "node_modules", m))
+                   for m in ("openai", "@anthropic-ai/sdk")):
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=clients, check=True, timeout=600)
+
+
 def run(tests):
     """Runs test functions in order; prints 'N passed, N failed'; exits non-zero on failure."""
     passed = failed = 0

@@ -707,6 +707,17 @@ static void multi_provider(void **state)
         assert_int_equal(cp_sched_pick(f->s, &rq, id, sizeof(id), &r), CM_OK);
         assert_string_equal(id, i == 0 ? "x.json" : i == 1 ? "y.json" : "z.json");
     }
+    /* which provider serves a model, whatever the credential's state */
+    add_full(f->s, "p.json", "claude", 0, "team", -1);
+    assert_int_equal(cp_sched_set_disabled(f->s, "y.json", 1), CM_OK);
+    assert_true(cp_sched_serves(f->s, "codex", "gpt-5"));
+    assert_true(cp_sched_serves(f->s, NULL, "gpt-5-mini"));
+    assert_true(cp_sched_serves(f->s, "claude", "team/gpt-5"));
+    assert_false(cp_sched_serves(f->s, "codex", "team/gpt-5"));
+    assert_false(cp_sched_serves(f->s, "qwen", "gpt-5"));
+    assert_false(cp_sched_serves(f->s, NULL, "claude-opus-4-6"));
+    assert_false(cp_sched_serves(NULL, NULL, "gpt-5"));
+    assert_false(cp_sched_serves(f->s, NULL, NULL));
 }
 
 /* ---- OOM: every allocation of new/add/update/snapshot fails in turn, nothing leaks ---- */

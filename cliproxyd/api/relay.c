@@ -1,0 +1,733 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * relay.c - the inference routes: POST /v1/chat/completions, /v1/responses and
+ * /v1/messages. The model decides the upstream (the provider whose credentials serve
+ * it), which with the client's format picks a `struct cp_relay_fmt` (relay_fmt.h). Key
+ * check, prepare the upstream body once, then per attempt: pick a credential, send,
+ * and either stream to the client or aggregate a non-stream answer.
+ *
+ * Failover to the next credential happens before the first content byte reaches the
+ * client (quota, transient and early-end failures); every attempt's result cools the
+ * credential through the scheduler. A 401 first refreshes that credential's token (on
+ * the refresher's thread, never blocking a request thread) and retries it once; a second
+ * 401, or a refresh that fails for good, marks it needs re-login and moves on.
+ *
+ * Threads: the handler runs on a server thread; later steps on the httpc I/O thread, or
+ * on the refresher's thread right after a refresh; never two at once for one job. The
+ * job is refcounted: one reference for the request's close callback, one for the
+ * transfer (or the refresh) in flight.
+ */
+#include "api/relay.h"
+
+#include "api/clientkey.h"
+#include "api/relay_fmt.h"
+#include "authstore.h"
+#include "cm/alloc.h"
+#include "cm/buf.h"
+#include "cm/err.h"
+#include "cm/httpc.h"
+#include "cm/json.h"
+#include "cm/log.h"
+#include "cm/pipe.h"
+#include "cm/sse.h"
+#include "providers/codex.h"
+#include "refresher.h"
+#include "scheduler.h"
+#include "usage.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_ATTEMPTS 8 /* distinct credentials in one round */
+#define MAX_TOTAL 16   /* attempts over all rounds */
+#define MAX_BODY ((size_t)16 << 20)
+#define HEAD_MAX ((size_t)64 << 10)
+
+enum client_fmt { CLIENT_CHAT, CLIENT_RESPONSES, CLIENT_MESSAGES };
+
+struct job {
+    atomic_int refs;
+    const struct cp_relay_fmt *fmt;
+    struct cp_server *srv;
+    struct cm_httpd_req *req;
+    cJSON *client; /* the client's request */
+    struct cp_relay_x x;
+    char model[256];
+    char key_masked[32];
+    char *ua, *hdr; /* copies of the client's headers for x */
+    /* attempts */
+    char tried_ids[MAX_ATTEMPTS][256];
+    const char *tried[MAX_ATTEMPTS];
+    size_t ntried;
+    int rounds;    /* extra rounds after a transient failure (request-retry) */
+    int total;     /* attempts so far */
+    int pin;       /* retry tried[ntried - 1] (after its token was refreshed) */
+    int refreshed; /* tried[ntried - 1] got a refresh for this request */
+    struct cp_authstore_cred *cred;
+    pthread_mutex_t xmu; /* guards xfer against on_close on the server thread */
+    struct cm_httpc_xfer *xfer;
+    long status;
+    struct cm_buf head; /* the answer's header lines, for outcome() */
+    struct cm_buf body; /* error body, or the whole answer for non-stream */
+    struct cp_sched_outcome last;
+    int have_last; /* x.err describes the last failure */
+    /* streaming */
+    struct cm_sse_parser parser;
+    int tr_ready;
+    /* for the counters */
+    int64_t t0_ms;
+    char last_cred[256];
+    struct cp_usage_tokens tokens;
+    int have_tokens;
+    struct cm_pipe *pipe;
+    int started; /* the client got the response head */
+};
+
+static void job_unref(struct job *j)
+{
+    if (atomic_fetch_sub(&j->refs, 1) != 1)
+        return;
+    cm_httpd_req_unref(j->req);
+    cJSON_Delete(j->client);
+    cm_free(j->x.body);
+    cm_free(j->x.extra);
+    cm_free(j->ua);
+    cm_free(j->hdr);
+    cp_authstore_release(j->cred);
+    if (j->xfer)
+        cm_httpc_xfer_unref(j->xfer);
+    cm_buf_cleanup(&j->head);
+    cm_buf_cleanup(&j->body);
+    cm_buf_cleanup(&j->x.out);
+    if (j->tr_ready)
+        j->fmt->stream_cleanup(&j->x);
+    cm_sse_parser_cleanup(&j->parser);
+    cm_pipe_unref(j->pipe);
+    pthread_mutex_destroy(&j->xmu);
+    cm_free(j);
+}
+
+static int64_t wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void start_attempt(struct job *j);
+
+/* ---- replies ---- */
+
+static void reply_tr_error(struct job *j, const struct cp_tr_err *e)
+{
+    cm_httpd_reply_error(j->req, e->status ? e->status : 502, e->type[0] ? e->type : "api_error",
+                         e->code[0] ? e->code : NULL, "%s", e->msg[0] ? e->msg : "upstream error");
+}
+
+/* the last upstream error, as the client gets it when no credential is left */
+static void reply_last(struct job *j)
+{
+    if (j->have_last && j->x.err.msg[0]) {
+        reply_tr_error(j, &j->x.err);
+    } else if (j->status && j->body.len && j->body.data[0] == '{') {
+        cm_httpd_reply(j->req, (unsigned)j->status, "application/json", j->body.data, j->body.len);
+    } else {
+        cm_httpd_reply_error(j->req, 502, "api_error", "upstream_error",
+                             "no credential could serve the request");
+    }
+}
+
+/* ---- streaming output ---- */
+
+static void writer_wake(void *ud)
+{
+    struct job *j = ud;
+    pthread_mutex_lock(&j->xmu);
+    if (j->xfer)
+        cm_httpc_xfer_resume(j->xfer);
+    pthread_mutex_unlock(&j->xmu);
+}
+
+/* starts the client's stream (once); CM_ERR_CLOSED when the client is gone */
+static int ensure_started(struct job *j)
+{
+    if (j->started)
+        return CM_OK;
+    j->pipe = cm_pipe_new(64 * 1024);
+    if (!j->pipe)
+        return CM_ERR_NOMEM;
+    cm_pipe_set_writer_hook(j->pipe, writer_wake, j);
+    cm_httpd_add_header(j->req, "Cache-Control", "no-cache");
+    j->started = 1;
+    return cm_httpd_reply_stream(j->req, 200, "text/event-stream", j->pipe);
+}
+
+/* the SSE parser's event callback: one upstream event -> client bytes in x.out */
+static int on_sse_event(void *ud, const struct cm_sse_event *ev)
+{
+    struct job *j = ud;
+    j->fmt->stream_event(&j->x, ev);
+    if (j->x.tr_rc)
+        j->have_last = 1;
+    return 0;
+}
+
+/* ---- httpc callbacks (I/O thread) ---- */
+
+static int on_head(struct cm_httpc_xfer *x, const struct cm_httpc_head *h, void *ud)
+{
+    struct job *j = ud;
+    (void)x;
+    j->status = h->status;
+    cm_buf_reset(&j->head);
+    if (h->raw && h->raw_len)
+        (void)cm_buf_append(&j->head, h->raw, h->raw_len); /* capped: extra lines dropped */
+    return CM_OK;
+}
+
+static int streaming(const struct job *j)
+{
+    return j->x.stream && j->x.up_stream;
+}
+
+static int on_data(struct cm_httpc_xfer *x, const char *p, size_t n, void *ud)
+{
+    struct job *j = ud;
+    struct cm_buf *out = &j->x.out;
+    int rc;
+    (void)x;
+
+    if (j->status != 200 || !streaming(j))
+        return cm_buf_append(&j->body, p, n); /* error body, or the answer to aggregate */
+    if (j->started && out->len) {             /* first flush what the last chunk produced */
+        rc = cm_pipe_write(j->pipe, out->data, out->len);
+        if (rc == CM_ERR_AGAIN)
+            return CM_ERR_AGAIN; /* redelivered after the client drained */
+        if (rc)
+            return rc;
+        cm_buf_reset(out);
+    }
+    rc = cm_sse_parser_feed(&j->parser, p, n, NULL);
+    if (rc)
+        return rc;
+    /* hold everything back until real content exists, so an early failure can fail over */
+    if (!j->started && (j->x.tr_rc || !j->x.content))
+        return CM_OK;
+    if (out->len && !j->started && (rc = ensure_started(j)))
+        return rc;
+    if (out->len) {
+        rc = cm_pipe_write(j->pipe, out->data, out->len);
+        if (rc == CM_OK)
+            cm_buf_reset(out);
+        else if (rc != CM_ERR_AGAIN)
+            return rc; /* keep the rest for the next call or the end */
+    }
+    return CM_OK;
+}
+
+static enum cp_sched_transport transport_of(int rc)
+{
+    return rc == CM_ERR_TIMEOUT ? CP_SCHED_TX_TIMEOUT : CP_SCHED_TX_CONNECT;
+}
+
+static void finish_attempt(struct job *j, const struct cp_sched_outcome *o)
+{
+    cp_sched_mark_result(j->srv->sched, j->tried[j->ntried - 1], j->model, o);
+    j->last = *o;
+}
+
+/* may this failure move on to another credential? (only before the client saw a byte) */
+static int try_next(struct job *j, const struct cp_sched_outcome *o)
+{
+    return !j->started && cp_sched_should_failover(o) && j->total < MAX_TOTAL;
+}
+
+/* after a failed attempt: the next credential, or the client gets the error */
+static void fail_attempt(struct job *j, const struct cp_sched_outcome *o, int have_err)
+{
+    finish_attempt(j, o);
+    j->have_last = have_err;
+    if (try_next(j, o))
+        start_attempt(j);
+    else if (j->started)
+        cm_pipe_close(j->pipe, CM_ERR_UPSTREAM);
+    else
+        reply_last(j);
+}
+
+/*
+ * Every credential was tried in this round. After a transient failure another round
+ * starts (up to `request-retry`): the scheduler then hands out the transiently cooling
+ * credential whose cooldown ends first, so one 503 never loses a request.
+ */
+static int next_round(struct job *j)
+{
+    struct cp_config_ref *ref = cp_config_live_acquire(j->srv->cfg);
+    int retry = ref ? cp_config_ref_get(ref)->request_retry : 0;
+    cp_config_ref_release(ref);
+    if (cp_sched_classify(&j->last) != CP_SCHED_C_TRANSIENT || j->rounds >= retry ||
+        j->total >= MAX_TOTAL)
+        return 0;
+    j->rounds++;
+    j->ntried = 0;
+    return 1;
+}
+
+static void note_usage(struct job *j, const struct cp_tr_usage *u)
+{
+    j->tokens.input = u->input;
+    j->tokens.output = u->output;
+    j->tokens.cached = u->cached;
+    j->tokens.reasoning = u->reasoning;
+    j->have_tokens = 1;
+    char note[1024];
+    snprintf(note, sizeof note,
+             "key=%s model=%s cred=%s attempts=%d tokens_in=%lld "
+             "tokens_out=%lld cached=%lld",
+             j->key_masked, j->model, j->tried[j->ntried - 1], j->total, (long long)u->input,
+             (long long)u->output, (long long)u->cached);
+    cm_httpd_req_note(j->req, note);
+}
+
+/* ---- 401: refresh the token, then retry the same credential once ---- */
+
+static void on_refreshed(void *ud, int ok, int permanent)
+{
+    struct job *j = ud;
+    if (cm_httpd_req_aborted(j->req))
+        goto out;
+    if (ok) {
+        cm_log_info(cm_httpd_req_id(j->req), "cliproxyd: retrying %s with its refreshed token",
+                    j->tried[j->ntried - 1]);
+        j->pin = 1;
+        start_attempt(j);
+    } else {
+        /* for good: needs re-login (401); a passing failure: the credential rests briefly */
+        struct cp_sched_outcome o = {.status = permanent ? 401 : 503};
+        fail_attempt(j, &o, 0);
+    }
+out:
+    job_unref(j); /* the refresh's reference */
+}
+
+/* CM_OK when a refresh for the 401 just received was started (it continues the job) */
+static int refresh_and_retry(struct job *j)
+{
+    struct cp_refresher *rf = j->srv->refresher;
+    if (!rf || j->refreshed || j->started)
+        return CM_ERR_INVAL;
+    j->refreshed = 1;
+    atomic_fetch_add(&j->refs, 1);
+    if (cp_refresher_refresh_now(rf, j->tried[j->ntried - 1], on_refreshed, j) != CM_OK) {
+        atomic_fetch_sub(&j->refs, 1);
+        return CM_ERR_INVAL;
+    }
+    cm_log_info(cm_httpd_req_id(j->req), "cliproxyd: %s answered 401; refreshing its token",
+                j->tried[j->ntried - 1]);
+    return CM_OK;
+}
+
+/* ---- the end of one upstream call ---- */
+
+static void done_nonstream(struct job *j)
+{
+    struct cp_sched_outcome o = {0};
+    struct cp_tr_usage u = {0};
+    char *txt = NULL;
+    size_t len = 0;
+    int rc =
+        j->fmt->aggregate(&j->x, j->body.data ? j->body.data : "", j->body.len, &txt, &len, &u);
+    if (rc) {
+        o.status = (int)j->x.err.status;
+        if (rc == CM_ERR_TIMEOUT)
+            o.transport = CP_SCHED_TX_STREAM_CLOSED;
+        finish_attempt(j, &o);
+        j->have_last = 1;
+        if (try_next(j, &o))
+            start_attempt(j);
+        else
+            reply_tr_error(j, &j->x.err);
+        return;
+    }
+    o.status = 200;
+    finish_attempt(j, &o);
+    note_usage(j, &u);
+    cm_httpd_reply_take(j->req, 200, "application/json", txt, len);
+}
+
+static void done_stream(struct job *j)
+{
+    struct cp_sched_outcome o = {0};
+    struct cp_tr_usage u = {0};
+    struct cm_buf *out = &j->x.out;
+
+    cm_sse_parser_finish(&j->parser, 0);
+    if (!j->x.tr_rc) {
+        int rc = j->fmt->stream_finish(&j->x);
+        if (rc) {
+            j->x.tr_rc = rc;
+            j->have_last = 1;
+        }
+    }
+    if (j->x.tr_rc) {
+        o.status = (int)j->x.err.status;
+        if (j->x.tr_rc == CM_ERR_TIMEOUT)
+            o.transport = CP_SCHED_TX_STREAM_CLOSED;
+        finish_attempt(j, &o);
+        if (try_next(j, &o)) {
+            start_attempt(j);
+            return;
+        }
+        if (!j->started) {
+            reply_tr_error(j, &j->x.err);
+            return;
+        }
+    } else {
+        o.status = 200;
+        finish_attempt(j, &o);
+        if (j->fmt->stream_usage(&j->x, &u) == CM_OK)
+            note_usage(j, &u);
+    }
+    if (!j->started && ensure_started(j) != CM_OK)
+        return;
+    if (out->len)
+        cm_pipe_write_force(j->pipe, out->data, out->len);
+    cm_buf_reset(out);
+    cm_pipe_close(j->pipe, CM_OK); /* an error event (if any) is already in the stream */
+}
+
+static void on_done(struct cm_httpc_xfer *x, const struct cm_httpc_result *r, void *ud)
+{
+    struct job *j = ud;
+    struct cp_sched_outcome o = {0};
+    (void)x;
+
+    if (r->rc == CM_ERR_CLOSED && cm_httpd_req_aborted(j->req))
+        goto out;                           /* the client left: nothing to report */
+    if (r->rc != CM_OK && r->status == 0) { /* no answer at all */
+        o.transport = transport_of(r->rc);
+        memset(&j->x.err, 0, sizeof j->x.err);
+        snprintf(j->x.err.msg, sizeof j->x.err.msg, "upstream unreachable: %s", r->error);
+        j->x.err.status = r->rc == CM_ERR_TIMEOUT ? 504 : 502;
+        fail_attempt(j, &o, 1);
+        goto out;
+    }
+    if (j->status < 200 || j->status > 299) {
+        struct cm_httpc_head h = {j->status, j->head.data, j->head.len};
+        if (j->status == 401 && refresh_and_retry(j) == CM_OK)
+            goto out;
+        j->fmt->outcome(&h, j->status, j->body.data, j->body.len, wall_s(), &o);
+        fail_attempt(j, &o, 0);
+        goto out;
+    }
+    if (streaming(j))
+        done_stream(j);
+    else
+        done_nonstream(j);
+out:
+    job_unref(j); /* the transfer's reference */
+}
+
+/* ---- attempts ---- */
+
+/* nothing to pick: the reply says why */
+static void reply_no_pick(struct job *j, int rc, const struct cp_sched_pick *pk)
+{
+    if (!rc && pk->verdict == CP_SCHED_ALL_COOLING) {
+        char body[768], ra[32];
+        int n = snprintf(body, sizeof body,
+                         "{\"error\":{\"code\":\"model_cooldown\",\"message\":\"All "
+                         "credentials for model %s are cooling down\",\"model\":\"%s\","
+                         "\"reset_seconds\":%lld}}",
+                         j->model, j->model, (long long)pk->retry_after_s);
+        snprintf(ra, sizeof ra, "%lld", (long long)pk->retry_after_s);
+        cm_httpd_add_header(j->req, "Retry-After", ra);
+        cm_httpd_reply(j->req, 429, "application/json", body,
+                       n > 0 && (size_t)n < sizeof body ? (size_t)n : 0);
+    } else if (j->total) {
+        reply_last(j);
+    } else if (!rc && pk->verdict == CP_SCHED_NONE_SERVING) {
+        cm_httpd_reply_error(j->req, 404, "invalid_request_error", "model_not_found",
+                             "no credential serves model '%s'", j->model);
+    } else {
+        cm_httpd_reply_error(j->req, 503, "server_error", "auth_unavailable",
+                             "auth_unavailable: no auth available (providers=%s, model=%s)",
+                             j->fmt->provider, j->model);
+    }
+}
+
+/* the next credential into tried[ntried - 1]; 0 when one was picked */
+static int pick(struct job *j)
+{
+    const char *provs[1] = {j->fmt->provider};
+    struct cp_sched_pick_req pr = {provs, 1, j->model, j->tried, j->ntried};
+    struct cp_sched_pick pk;
+    char id[256];
+    int rc;
+
+    if (j->pin) { /* the same credential again, with its refreshed token */
+        j->pin = 0;
+        j->total++;
+        return 0;
+    }
+again:
+    pr.n_tried = j->ntried;
+    rc = cp_sched_pick(j->srv->sched, &pr, id, sizeof id, &pk);
+    /* everything tried (or only quota-cooling ones left besides what we tried): after a
+     * transient failure, another round hands out the transiently cooling credential */
+    if (!rc &&
+        (pk.verdict == CP_SCHED_EXHAUSTED || (pk.verdict == CP_SCHED_ALL_COOLING && j->ntried)) &&
+        next_round(j))
+        goto again;
+    /* every credential answered 429 in this request: say so as when they already were */
+    if (!rc && pk.verdict == CP_SCHED_EXHAUSTED &&
+        cp_sched_classify(&j->last) == CP_SCHED_C_QUOTA) {
+        struct cp_sched_pick_req all = pr;
+        struct cp_sched_pick pk2;
+        all.n_tried = 0;
+        if (cp_sched_pick(j->srv->sched, &all, id, sizeof id, &pk2) == CM_OK &&
+            pk2.verdict == CP_SCHED_ALL_COOLING)
+            pk = pk2;
+    }
+    if (rc || pk.verdict != CP_SCHED_PICKED) {
+        reply_no_pick(j, rc, &pk);
+        return -1;
+    }
+    snprintf(j->tried_ids[j->ntried], sizeof j->tried_ids[0], "%s", id);
+    snprintf(j->last_cred, sizeof j->last_cred, "%s", id);
+    j->tried[j->ntried] = j->tried_ids[j->ntried];
+    j->ntried++;
+    j->total++;
+    j->refreshed = 0;
+    return 0;
+}
+
+static void start_attempt(struct job *j)
+{
+    static const struct cm_httpc_cbs cbs = {on_head, on_data, on_done};
+    struct cp_upreq ur = {0};
+    struct cm_httpc_request rq;
+    struct cp_config_ref *ref = NULL;
+    const struct cp_config *cfg;
+    struct cm_httpc_xfer *xfer = NULL;
+    int rc;
+
+    if (cm_httpd_req_aborted(j->req))
+        return;
+    if (pick(j))
+        return;
+    cp_authstore_release(j->cred);
+    j->cred = cp_authstore_acquire(j->srv->store, j->tried[j->ntried - 1]);
+    ref = cp_config_live_acquire(j->srv->cfg);
+    cfg = ref ? cp_config_ref_get(ref) : NULL;
+    rc = j->cred && cfg
+             ? j->fmt->build(&j->x, j->cred, cp_config_base_url(cfg, j->fmt->upstream), &ur)
+             : CM_ERR_NOTFOUND;
+    /* a fresh attempt: forget the last one's output */
+    j->status = 0;
+    cm_buf_reset(&j->head);
+    cm_buf_reset(&j->body);
+    cm_buf_reset(&j->x.out);
+    j->x.tr_rc = 0;
+    if (!rc && streaming(j)) {
+        if (j->tr_ready)
+            j->fmt->stream_cleanup(&j->x);
+        j->tr_ready = 0;
+        j->x.content = 0;
+        cm_sse_parser_cleanup(&j->parser);
+        cm_sse_parser_init(&j->parser, 4u << 20, on_sse_event, NULL, j);
+        rc = j->fmt->stream_init(&j->x);
+        j->tr_ready = rc == CM_OK;
+    }
+    if (rc) {
+        struct cp_sched_outcome o = {.transport = CP_SCHED_TX_CONNECT};
+        cp_config_ref_release(ref);
+        cp_upreq_cleanup(&ur);
+        finish_attempt(j, &o);
+        start_attempt(j); /* try the next one */
+        return;
+    }
+    memset(&rq, 0, sizeof rq);
+    rq.method = "POST";
+    rq.url = ur.url;
+    rq.headers = (const char *const *)ur.headers;
+    rq.n_headers = ur.n_headers;
+    rq.body = j->x.body;
+    rq.body_len = j->x.body_len;
+    rq.proxy = j->cred->proxy_url && *j->cred->proxy_url ? j->cred->proxy_url : cfg->proxy_url;
+    rq.connect_timeout_ms = 15000;
+    rq.first_byte_timeout_ms = 120000;
+    rq.idle_timeout_ms = 300000;
+    rq.max_response = MAX_BODY;
+    rq.log_id = cm_httpd_req_id(j->req);
+    atomic_fetch_add(&j->refs, 1); /* the transfer's */
+    rc = cm_httpc_start(j->srv->client, &rq, &cbs, j, &xfer);
+    pthread_mutex_lock(&j->xmu);
+    if (j->xfer)
+        cm_httpc_xfer_unref(j->xfer);
+    j->xfer = rc ? NULL : xfer;
+    pthread_mutex_unlock(&j->xmu);
+    cp_upreq_cleanup(&ur);
+    cp_config_ref_release(ref);
+    if (rc) {
+        atomic_fetch_sub(&j->refs, 1);
+        cm_httpd_reply_error(j->req, 503, "server_error", NULL, "cannot start the upstream call");
+    }
+}
+
+static void on_close(struct cm_httpd_req *r, int aborted, void *ud)
+{
+    struct job *j = ud;
+    pthread_mutex_lock(&j->xmu);
+    if (aborted && j->xfer)
+        cm_httpc_xfer_cancel(j->xfer);
+    pthread_mutex_unlock(&j->xmu);
+    if (j->srv->usage)
+        cp_usage_record(j->srv->usage, j->last_cred, j->model,
+                        aborted ? 499 : (int)cm_httpd_req_status(r), mono_ms() - j->t0_ms,
+                        j->have_tokens ? &j->tokens : NULL);
+    job_unref(j);
+}
+
+/* ---- the handlers ---- */
+
+/* which format serves @p model for a client speaking @p cf; NULL: none (reply made) */
+static const struct cp_relay_fmt *route(struct cp_server *srv, enum client_fmt cf,
+                                        const char *model, struct cm_httpd_req *r)
+{
+    int claude = cp_sched_serves(srv->sched, "claude", model) &&
+                 !cp_sched_serves(srv->sched, "codex", model);
+    switch (cf) {
+    case CLIENT_CHAT:
+        return claude ? &cp_fmt_chat_claude : &cp_fmt_chat_codex;
+    case CLIENT_MESSAGES:
+        return claude ? &cp_fmt_messages_claude : &cp_fmt_messages_codex;
+    case CLIENT_RESPONSES:
+        if (!claude)
+            return &cp_fmt_responses_codex;
+        cm_httpd_reply_error(r, 400, "invalid_request_error", "unsupported_model",
+                             "model '%s' is served by Claude accounts, which this proxy "
+                             "offers through /v1/messages and /v1/chat/completions only",
+                             model);
+        return NULL;
+    }
+    return NULL;
+}
+
+static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fmt cf)
+{
+    struct cm_json_parse_opts po = {.max_depth = 64, .max_size = MAX_BODY};
+    struct cm_json_err je = {0};
+    struct cp_tr_err te = {0};
+    struct job *j = NULL;
+    const char *body, *model = NULL, *key = NULL;
+    size_t len, klen = 0;
+    bool stream = false;
+
+    if (cp_api_require_key_or_reply(srv, r, NULL, 0))
+        return;
+    j = cm_calloc(1, sizeof *j);
+    if (!j) {
+        cm_httpd_reply_error(r, 503, "server_error", NULL, "out of memory");
+        return;
+    }
+    atomic_init(&j->refs, 1);
+    pthread_mutex_init(&j->xmu, NULL);
+    j->t0_ms = mono_ms();
+    j->srv = srv;
+    j->req = r;
+    cm_httpd_req_ref(r);
+    cm_buf_init(&j->head, HEAD_MAX);
+    cm_buf_init(&j->body, MAX_BODY);
+    cm_buf_init(&j->x.out, MAX_BODY);
+    cm_httpd_req_on_close(r, on_close, j);
+
+    body = cm_httpd_req_body(r, &len);
+    if (cm_json_parse(body, len, &po, &j->client, &je) != CM_OK || !cJSON_IsObject(j->client)) {
+        cm_httpd_reply_error(r, 400, "invalid_request_error", "invalid_json",
+                             "request body is not a JSON object: %s",
+                             je.msg[0] ? je.msg : "expected an object");
+        return;
+    }
+    if (cm_json_get_string(j->client, "model", &model, &je) != CM_OK ||
+        cm_json_opt_bool(j->client, "stream", false, &stream, &je) != CM_OK) {
+        cm_httpd_reply_error(r, 400, "invalid_request_error", NULL, "%s", je.msg);
+        return;
+    }
+    if (strlen(model) >= sizeof j->model) {
+        cm_httpd_reply_error(r, 400, "invalid_request_error", NULL, "model name too long");
+        return;
+    }
+    {
+        /* credentials are picked (and cooled) for the base model: "gpt-5(high)" is gpt-5 */
+        char *base = NULL;
+        const char *effort = NULL;
+        if (cp_tr_codex_split_model(model, &base, &effort, NULL) == CM_OK) {
+            snprintf(j->model, sizeof j->model, "%s", base);
+            cm_free(base);
+        } else {
+            snprintf(j->model, sizeof j->model, "%s", model); /* prepare() reports it */
+        }
+    }
+    j->fmt = route(srv, cf, j->model, r);
+    if (!j->fmt)
+        return;
+    j->ua = cm_strdup(cm_httpd_req_header(r, "User-Agent"));
+    j->hdr = cm_strdup(cm_httpd_req_header(
+        r, j->fmt->upstream == CP_PROVIDER_CLAUDE ? "Anthropic-Beta" : "Originator"));
+    j->x.client = j->client;
+    j->x.model = j->model;
+    j->x.stream = stream;
+    j->x.client_ua = j->ua;
+    j->x.client_hdr = j->hdr;
+    cp_api_client_key(r, &key, &klen);
+    cp_codex_session_id(key ? key : "", klen, j->x.session);
+    snprintf(j->x.chunk_id, sizeof j->x.chunk_id, "chatcmpl-%s", cm_httpd_req_id(r));
+    snprintf(j->x.msg_id, sizeof j->x.msg_id, "msg_%s", cm_httpd_req_id(r));
+    j->x.created = wall_s();
+    if (j->fmt->prepare(&j->x, &te) != CM_OK) {
+        cm_httpd_reply_error(r, te.status ? te.status : 400,
+                             te.type[0] ? te.type : "invalid_request_error",
+                             te.code[0] ? te.code : NULL, "%s", te.msg);
+        return;
+    }
+    if (klen >= 16)
+        snprintf(j->key_masked, sizeof j->key_masked, "%.4s****%s", key, key + klen - 4);
+    else
+        snprintf(j->key_masked, sizeof j->key_masked, "****");
+    start_attempt(j);
+}
+
+static void chat(struct cm_httpd_req *r, void *ud)
+{
+    handle(r, ud, CLIENT_CHAT);
+}
+
+static void responses(struct cm_httpd_req *r, void *ud)
+{
+    handle(r, ud, CLIENT_RESPONSES);
+}
+
+static void messages(struct cm_httpd_req *r, void *ud)
+{
+    handle(r, ud, CLIENT_MESSAGES);
+}
+
+int cp_api_relay_routes(struct cm_httpd *s, struct cp_server *srv)
+{
+    int rc = cm_httpd_route(s, "POST", "/v1/chat/completions", chat, srv);
+    if (!rc)
+        rc = cm_httpd_route(s, "POST", "/v1/responses", responses, srv);
+    if (!rc)
+        rc = cm_httpd_route(s, "POST", "/v1/messages", messages, srv);
+    return rc;
+}
