@@ -16,6 +16,7 @@
 #include "cm/buf.h"
 #include "cm/crypto.h"
 #include "cm/err.h"
+#include "cm/file.h"
 #include "cm/log.h"
 
 #include <errno.h>
@@ -939,96 +940,7 @@ out:
 
 int cp_authfile_write(const char *path, const char *data, size_t len)
 {
-    struct cm_buf tmpl, dir;
-    const char *slash, *base;
-    int fd = -1, dfd = -1, rc = CM_OK;
-    bool created = false, renamed = false;
-
-    cm_buf_init(&tmpl, 8192);
-    cm_buf_init(&dir, 8192);
-    if (!path || (!data && len)) {
-        rc = CM_ERR_INVAL;
-        goto out;
-    }
-    slash = strrchr(path, '/');
-    base = slash ? slash + 1 : path;
-    if (!*base) {
-        rc = CM_ERR_INVAL;
-        goto out;
-    }
-    if (slash == path)
-        rc = cm_buf_append_str(&dir, "/");
-    else if (slash)
-        rc = cm_buf_append(&dir, path, (size_t)(slash - path));
-    else
-        rc = cm_buf_append_str(&dir, ".");
-    if (!rc)
-        rc = cm_buf_append(&tmpl, path, (size_t)(base - path));
-    if (!rc)
-        rc = cm_buf_appendf(&tmpl, ".%s.tmp-XXXXXX", base);
-    if (rc)
-        goto out;
-
-    fd = mkostemp(tmpl.data, O_CLOEXEC);
-    if (fd < 0) {
-        cm_log_warn(NULL, "auth file %s: mkstemp in %s: %s", base, dir.data, strerror(errno));
-        rc = CM_ERR_IO;
-        goto out;
-    }
-    created = true;
-    if (fchmod(fd, 0600) != 0) {
-        cm_log_warn(NULL, "auth file %s: fchmod: %s", base, strerror(errno));
-        rc = CM_ERR_IO;
-        goto out;
-    }
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            cm_log_warn(NULL, "auth file %s: write: %s", base, w < 0 ? strerror(errno) : "short");
-            rc = CM_ERR_IO;
-            goto out;
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        cm_log_warn(NULL, "auth file %s: fsync: %s", base, strerror(errno));
-        rc = CM_ERR_IO;
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        cm_log_warn(NULL, "auth file %s: close: %s", base, strerror(errno));
-        rc = CM_ERR_IO;
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmpl.data, path) != 0) {
-        cm_log_warn(NULL, "auth file %s: rename: %s", base, strerror(errno));
-        rc = CM_ERR_IO;
-        goto out;
-    }
-    renamed = true;
-    /* the rename is durable only once the directory is synced; the new content is in
-     * place either way, so a failure here is reported but nothing is undone */
-    dfd = open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        cm_log_warn(NULL, "auth file %s: fsync of directory %s: %s", base, dir.data,
-                    strerror(errno));
-        rc = CM_ERR_IO;
-        goto out;
-    }
-out:
-    if (fd >= 0)
-        close(fd);
-    if (dfd >= 0)
-        close(dfd);
-    if (created && !renamed)
-        unlink(tmpl.data);
-    cm_buf_cleanup(&tmpl);
-    cm_buf_cleanup(&dir);
-    return rc;
+    return cm_file_write_atomic(path, data, len, 0600, 0, NULL, 0);
 }
 
 /* ---- names ---- */

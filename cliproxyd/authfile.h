@@ -169,11 +169,12 @@ int cp_authfile_apply_refresh(struct cp_authfile *af, const char *resp, size_t l
 int cp_authfile_serialize(const struct cp_authfile *af, char **out, size_t *len_out);
 
 /**
- * Writes the @p len bytes at @p data to @p path atomically: a temporary file in the same
- * directory (mkstemp), write, fsync, fchmod 0600, rename over @p path, fsync the
- * directory. On failure the old file at @p path is untouched, the temporary is removed
- * and CM_ERR_IO is returned (the failing call and errno are logged); CM_ERR_INVAL for
- * NULL arguments or a path ending in '/'; CM_ERR_NOMEM. Blocking I/O: not for request
+ * Writes the @p len bytes at @p data to @p path atomically with mode 0600
+ * (cm_file_write_atomic(): a temporary file in the same directory, fsync, rename over
+ * @p path, fsync the directory). On failure the old file at @p path is untouched, the
+ * temporary is removed and the failing call is logged: CM_ERR_NOTFOUND (no directory),
+ * CM_ERR_DENIED, CM_ERR_IO; CM_ERR_INVAL for NULL arguments or a path ending in '/';
+ * CM_ERR_NOMEM. Blocking I/O: not for request
  * threads. Thread-safe (different paths).
  */
 int cp_authfile_write(const char *path, const char *data, size_t len);

@@ -16,6 +16,7 @@
 #include "cm/alloc.h"
 #include "cm/crypto.h"
 #include "cm/err.h"
+#include "cm/file.h"
 #include "cm/fswatch.h"
 #include "cm/log.h"
 
@@ -222,64 +223,13 @@ static int make_path(const struct cp_authstore *st, const char *name, char *buf,
  */
 static int read_auth_file(const struct cp_authstore *st, const char *name, char **data, size_t *len)
 {
-    char path[PATH_MAX];
-    struct stat sb;
-    char *buf = NULL;
-    size_t got = 0;
-    int fd = -1;
+    char path[PATH_MAX], err[256];
     int rc = make_path(st, name, path, sizeof path);
 
-    if (rc)
-        goto out;
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        rc = (errno == ENOENT || errno == ENOTDIR) ? CM_ERR_NOTFOUND : CM_ERR_IO;
-        if (rc == CM_ERR_IO)
-            cm_log_warn(NULL, "auth file '%s': open: %s", name, strerror(errno));
-        goto out;
-    }
-    if (fstat(fd, &sb) != 0) {
-        cm_log_warn(NULL, "auth file '%s': fstat: %s", name, strerror(errno));
-        rc = CM_ERR_IO;
-        goto out;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        rc = CM_ERR_INVAL;
-        goto out;
-    }
-    if (sb.st_size > CP_AUTHFILE_MAX_SIZE) {
-        rc = CM_ERR_LIMIT;
-        goto out;
-    }
-    buf = cm_malloc((size_t)sb.st_size + 1);
-    if (!buf) {
-        rc = CM_ERR_NOMEM;
-        goto out;
-    }
-    while (got < (size_t)sb.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)sb.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            cm_log_warn(NULL, "auth file '%s': read: %s", name, strerror(errno));
-            rc = CM_ERR_IO;
-            goto out;
-        }
-        if (r == 0)
-            break; /* shrank meanwhile: the next event re-reads it */
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    *data = buf;
-    *len = got;
-    buf = NULL;
-out:
-    if (buf) {
-        cm_crypto_memzero(buf, (size_t)sb.st_size + 1);
-        cm_free(buf);
-    }
-    if (fd >= 0)
-        close(fd);
+    if (!rc)
+        rc = cm_file_read(path, CP_AUTHFILE_MAX_SIZE, data, len, err, sizeof err);
+    if (rc == CM_ERR_IO)
+        cm_log_warn(NULL, "auth file '%s': %s", name, err);
     return rc;
 }
 

@@ -13,6 +13,7 @@
 #include "cm/cfg.h"
 #include "cm/crypto.h"
 #include "cm/err.h"
+#include "cm/file.h"
 #include "cm/log.h"
 
 #include <errno.h>
@@ -623,190 +624,19 @@ int cp_config_edit_set_scalar(const char *text, size_t len, const char *parent, 
 
 /* ---- file I/O ---- */
 
-static int errno_rc(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-        return CM_ERR_NOTFOUND;
-    case EACCES:
-    case EPERM:
-    case EROFS:
-        return CM_ERR_DENIED;
-    case ENOMEM:
-        return CM_ERR_NOMEM;
-    default:
-        return CM_ERR_IO;
-    }
-}
-
 int cp_config_edit_read(const char *path, char **out, size_t *len)
 {
-    struct cm_buf b;
-    int fd = -1, rc = CM_OK;
-    char chunk[8192];
-
-    cm_buf_init(&b, CM_CFG_FILE_MAX);
-    if (!path || !out || !len) {
-        rc = CM_ERR_INVAL;
-        goto out;
-    }
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        rc = errno_rc(errno);
-        if (rc == CM_ERR_IO)
-            cm_log_warn(NULL, "config %s: open: %s", path, strerror(errno));
-        goto out;
-    }
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof chunk);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            cm_log_warn(NULL, "config %s: read: %s", path, strerror(errno));
-            rc = CM_ERR_IO;
-            goto out;
-        }
-        if (r == 0)
-            break;
-        rc = cm_buf_append(&b, chunk, (size_t)r);
-        if (rc)
-            goto out;
-    }
-    *out = cm_buf_release(&b, len);
-    if (!*out)
-        rc = CM_ERR_NOMEM;
-out:
-    if (fd >= 0)
-        close(fd);
-    cm_buf_cleanup(&b);
+    char err[CM_CFG_ERR_MAX];
+    int rc = cm_file_read(path, CM_CFG_FILE_MAX, out, len, err, sizeof err);
+    if (rc && rc != CM_ERR_NOTFOUND && rc != CM_ERR_DENIED && rc != CM_ERR_INVAL)
+        cm_log_warn(NULL, "config: %s", err);
     return rc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return 0;
-}
-
-/* the bind-mount case: rewrite the file itself (not atomic; there is no other way) */
-static int write_in_place(const char *path, const char *text, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC), rc = CM_OK;
-    if (fd < 0 || write_all(fd, text, len) != 0 || fsync(fd) != 0) {
-        cm_log_warn(NULL, "config %s: in-place write: %s", path, strerror(errno));
-        rc = CM_ERR_IO;
-    }
-    if (fd >= 0 && close(fd) != 0 && !rc) {
-        cm_log_warn(NULL, "config %s: close: %s", path, strerror(errno));
-        rc = CM_ERR_IO;
-    }
-    return rc;
-}
-
-static int io_fail(const char *target, const char *what, char *err, size_t errlen)
-{
-    int e = errno;
-    cm_log_warn(NULL, "config %s: %s: %s", target, what, strerror(e));
-    cm_cfg_fail(err, errlen, "%s: cannot %s: %s", target, what, strerror(e));
-    return errno_rc(e);
-}
-
-/* temp file + fsync + rename in the directory of @p path (symlinks followed), mode kept */
 static int write_atomic(const char *path, const char *text, size_t len, char *err, size_t errlen)
 {
-    struct cm_buf tmpl, dir;
-    char real[PATH_MAX];
-    const char *target = path, *slash;
-    struct stat st;
-    mode_t mode = 0600;
-    bool have_owner = false, created = false, renamed = false;
-    int fd = -1, dfd = -1, rc = CM_OK;
-
-    cm_buf_init(&tmpl, PATH_MAX + 64);
-    cm_buf_init(&dir, PATH_MAX);
-    if (realpath(path, real))
-        target = real;
-    if (stat(target, &st) == 0) {
-        mode = st.st_mode & 07777;
-        have_owner = true;
-    }
-    slash = strrchr(target, '/');
-    if (slash == target)
-        rc = cm_buf_append_str(&dir, "/");
-    else if (slash)
-        rc = cm_buf_append(&dir, target, (size_t)(slash - target));
-    else
-        rc = cm_buf_append_str(&dir, ".");
-    if (!rc)
-        rc = cm_buf_append(&tmpl, target, slash ? (size_t)(slash + 1 - target) : 0);
-    if (!rc)
-        rc = cm_buf_appendf(&tmpl, ".%s.tmp-XXXXXX", slash ? slash + 1 : target);
-    if (rc)
-        goto out;
-    fd = mkostemp(tmpl.data, O_CLOEXEC);
-    if (fd < 0) {
-        rc = io_fail(target, "create a temporary file", err, errlen);
-        goto out;
-    }
-    created = true;
-    if (fchmod(fd, mode) != 0) {
-        rc = io_fail(target, "fchmod", err, errlen);
-        goto out;
-    }
-    if (have_owner && fchown(fd, st.st_uid, st.st_gid) != 0)
-        cm_log_debug(NULL, "config %s: keeping the owner: %s", target, strerror(errno));
-    if (write_all(fd, text, len) != 0) {
-        rc = io_fail(target, "write", err, errlen);
-        goto out;
-    }
-    if (fsync(fd) != 0) {
-        rc = io_fail(target, "fsync", err, errlen);
-        goto out;
-    }
-    rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        rc = io_fail(target, "close", err, errlen);
-        goto out;
-    }
-    if (rename(tmpl.data, target) != 0) {
-        if (errno != EBUSY && errno != EXDEV) {
-            rc = io_fail(target, "rename", err, errlen);
-            goto out;
-        }
-        cm_log_warn(NULL, "config %s: cannot be replaced (a mount point?); rewriting it in place",
-                    target);
-        rc = write_in_place(target, text, len);
-        if (rc)
-            cm_cfg_fail(err, errlen, "%s: cannot be written", target);
-        goto out;
-    }
-    renamed = true;
-    dfd = open(dir.data, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0)
-        cm_log_warn(NULL, "config %s: fsync of directory %s: %s", target, dir.data,
-                    strerror(errno));
-out:
-    if (fd >= 0)
-        close(fd);
-    if (dfd >= 0)
-        close(dfd);
-    if (created && !renamed)
-        unlink(tmpl.data);
-    cm_buf_cleanup(&tmpl);
-    cm_buf_cleanup(&dir);
-    return rc;
+    return cm_file_write_atomic(path, text, len, 0600, CM_FILE_KEEP_MODE | CM_FILE_IN_PLACE, err,
+                                errlen);
 }
 
 int cp_config_edit_save(const char *path, const char *text, size_t len,

@@ -21,6 +21,7 @@
 #include "cm/alloc.h"
 #include "cm/buf.h"
 #include "cm/err.h"
+#include "cm/file.h"
 #include "cm/log.h"
 
 #include <errno.h>
@@ -804,71 +805,23 @@ out:
     return rc;
 }
 
-/* Reads the whole file (at most CM_CFG_FILE_MAX bytes) into @p b. */
-static int read_file(const char *path, struct cm_buf *b, char *msg, size_t msglen)
-{
-    char chunk[8192];
-    struct stat st;
-    int fd, rc = CM_OK;
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        put_err(msg, msglen, "%s: cannot open: %s", path, strerror(e));
-        return e == ENOENT || e == ENOTDIR ? CM_ERR_NOTFOUND
-               : e == EACCES || e == EPERM ? CM_ERR_DENIED
-                                           : CM_ERR_IO;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        put_err(msg, msglen, "%s: not a regular file", path);
-        rc = CM_ERR_INVAL;
-        goto out;
-    }
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof chunk);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            put_err(msg, msglen, "%s: read: %s", path, strerror(errno));
-            rc = CM_ERR_IO;
-            goto out;
-        }
-        if (r == 0)
-            break;
-        rc = cm_buf_append(b, chunk, (size_t)r);
-        if (rc) {
-            put_err(msg, msglen, "%s: %s", path,
-                    rc == CM_ERR_LIMIT ? "file too big" : "out of memory");
-            goto out;
-        }
-    }
-out:
-    close(fd);
-    return rc;
-}
-
 int cm_cfg_load_file(const struct cm_cfg_spec *spec, const char *path, void **out, char *err,
                      size_t errlen)
 {
-    struct cm_buf b;
     char msg[CM_CFG_ERR_MAX];
-    int rc;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = cm_file_read(path, CM_CFG_FILE_MAX, &text, &len, msg, sizeof msg);
 
-    cm_buf_init(&b, CM_CFG_FILE_MAX);
-    if (!path) {
-        put_err(msg, sizeof msg, "config: no file name given");
-        rc = CM_ERR_INVAL;
-    } else {
-        rc = read_file(path, &b, msg, sizeof msg);
-    }
     if (rc) {
+        if (!path)
+            put_err(msg, sizeof msg, "config: no file name given");
         cm_log_error(NULL, "%s", msg);
         put_err(err, errlen, "%s", msg);
-        goto out;
+        return rc;
     }
-    rc = cm_cfg_load_mem(spec, path, b.data ? b.data : "", b.len, out, err, errlen);
-out:
-    cm_buf_cleanup(&b);
+    rc = cm_cfg_load_mem(spec, path, text, len, out, err, errlen);
+    cm_free(text);
     return rc;
 }
 
