@@ -289,12 +289,26 @@ static void note_usage(struct job *j, const struct cp_tr_usage *u)
     j->tokens.cached = u->cached;
     j->tokens.reasoning = u->reasoning;
     j->have_tokens = 1;
+}
+
+/* the request's part of its access line: who, what, which credential, how it went */
+static void note_request(struct job *j)
+{
     char note[1024];
-    snprintf(note, sizeof note,
-             "key=%s model=%s cred=%s attempts=%d tokens_in=%lld "
-             "tokens_out=%lld cached=%lld",
-             j->key_masked, j->model, j->tried[j->ntried - 1], j->total, (long long)u->input,
-             (long long)u->output, (long long)u->cached);
+    int n = snprintf(note, sizeof note, "client=%s model=%s fmt=%s cred=%s attempts=%d",
+                     j->key_masked, j->model, j->fmt ? j->fmt->name : "-",
+                     j->last_cred[0] ? j->last_cred : "-", j->total);
+    static const char *const tx[] = {"", "connect", "reset", "timeout", "stream_closed"};
+    if (n > 0 && (size_t)n < sizeof note && j->total && j->last.transport)
+        n += snprintf(note + n, sizeof note - (size_t)n, " upstream=%s",
+                      (unsigned)j->last.transport < 5 ? tx[j->last.transport] : "error");
+    else if (n > 0 && (size_t)n < sizeof note && j->total)
+        n += snprintf(note + n, sizeof note - (size_t)n, " upstream=%d", j->last.status);
+    if (n > 0 && (size_t)n < sizeof note && j->have_tokens)
+        snprintf(note + n, sizeof note - (size_t)n,
+                 " tokens_in=%lld tokens_out=%lld cached=%lld reasoning=%lld",
+                 (long long)j->tokens.input, (long long)j->tokens.output,
+                 (long long)j->tokens.cached, (long long)j->tokens.reasoning);
     cm_httpd_req_note(j->req, note);
 }
 
@@ -591,6 +605,7 @@ static void on_close(struct cm_httpd_req *r, int aborted, void *ud)
     if (aborted && j->xfer)
         cm_httpc_xfer_cancel(j->xfer);
     pthread_mutex_unlock(&j->xmu);
+    note_request(j);
     if (j->srv->usage)
         cp_usage_record(j->srv->usage, j->last_cred, j->model,
                         aborted ? 499 : (int)cm_httpd_req_status(r), mono_ms() - j->t0_ms,
@@ -651,6 +666,11 @@ static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fm
     cm_buf_init(&j->x.out, MAX_BODY);
     cm_httpd_req_on_close(r, on_close, j);
 
+    cp_api_client_key(r, &key, &klen);
+    if (klen >= 16) /* the last 4 characters identify a key without giving it away */
+        snprintf(j->key_masked, sizeof j->key_masked, "****%s", key + klen - 4);
+    else
+        snprintf(j->key_masked, sizeof j->key_masked, "****");
     body = cm_httpd_req_body(r, &len);
     if (cm_json_parse(body, len, &po, &j->client, &je) != CM_OK || !cJSON_IsObject(j->client)) {
         cm_httpd_reply_error(r, 400, "invalid_request_error", "invalid_json",
@@ -689,7 +709,6 @@ static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fm
     j->x.stream = stream;
     j->x.client_ua = j->ua;
     j->x.client_hdr = j->hdr;
-    cp_api_client_key(r, &key, &klen);
     cp_codex_session_id(key ? key : "", klen, j->x.session);
     snprintf(j->x.chunk_id, sizeof j->x.chunk_id, "chatcmpl-%s", cm_httpd_req_id(r));
     snprintf(j->x.msg_id, sizeof j->x.msg_id, "msg_%s", cm_httpd_req_id(r));
@@ -700,10 +719,6 @@ static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fm
                              te.code[0] ? te.code : NULL, "%s", te.msg);
         return;
     }
-    if (klen >= 16)
-        snprintf(j->key_masked, sizeof j->key_masked, "%.4s****%s", key, key + klen - 4);
-    else
-        snprintf(j->key_masked, sizeof j->key_masked, "****");
     start_attempt(j);
 }
 

@@ -832,13 +832,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         r->bytes_out = cm_pipe_delivered(p);
         cm_pipe_unref(p);
     }
-    if (s->o.access_log)
+    if (fn) /* first: the close callback may still add to the access line */
+        fn(r, aborted, ud);
+    if (s->o.access_log) {
+        pthread_mutex_lock(&r->lock);
         cm_log_info(r->id, "%s %s %u %llu %.1fms%s%s%s", r->method ? r->method : "-", r->path,
                     r->status, (unsigned long long)r->bytes_out,
                     (double)(mono_us() - r->t0) / 1000.0, aborted ? " aborted" : "",
                     r->note.len ? " " : "", r->note.len ? r->note.data : "");
-    if (fn)
-        fn(r, aborted, ud);
+        pthread_mutex_unlock(&r->lock);
+    }
     cm_httpd_req_unref(r);
 }
 

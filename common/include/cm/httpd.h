@@ -95,7 +95,10 @@ void cm_httpd_req_ref(struct cm_httpd_req *r);
 void cm_httpd_req_unref(struct cm_httpd_req *r);
 /** Sets the close callback (see cm_httpd_close_fn). Call it in the handler. */
 void cm_httpd_req_on_close(struct cm_httpd_req *r, cm_httpd_close_fn fn, void *ud);
-/** Adds text to the access log line of this request (e.g. "model=x"); copied. Any thread. */
+/**
+ * Adds text to the access log line of this request (e.g. "model=x"); copied. Any thread,
+ * until the close callback has returned (the line is written after it).
+ */
 void cm_httpd_req_note(struct cm_httpd_req *r, const char *note);
 /** The status of the reply set so far (0 before any). Any thread. */
 unsigned cm_httpd_req_status(struct cm_httpd_req *r);
