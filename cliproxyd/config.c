@@ -521,6 +521,11 @@ void cp_config_free(struct cp_config *cfg)
     cm_cfg_free(&config_spec, cfg);
 }
 
+const struct cm_cfg_spec *cp_config_spec(void)
+{
+    return &config_spec;
+}
+
 /* ---- predicates and accessors ---- */
 
 int cp_config_is_api_key(const struct cp_config *cfg, const char *key, size_t len)

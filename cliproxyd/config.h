@@ -266,6 +266,11 @@ int cp_config_check(struct cp_config *cfg, char *err, size_t errlen);
 /** Frees @p cfg and everything in it. NULL is a no-op. */
 void cp_config_free(struct cp_config *cfg);
 
+struct cm_cfg_spec;
+/** The cm_cfg spec (libcyaml schema, defaults, check) every load uses, e.g. for
+ * cm_cfg_to_json(). Static, never NULL. */
+const struct cm_cfg_spec *cp_config_spec(void);
+
 /**
  * 1 if the @p len bytes at @p key equal one of cfg's api-keys, else 0. Compares against
  * every configured key with cm_crypto_equal() (no early exit), so the time depends only

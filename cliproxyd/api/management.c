@@ -713,264 +713,43 @@ out:
 
 /* ---- GET /config: the live config with CLIProxyAPI's key names, minus the secret ---- */
 
-static int child(cJSON *parent, const char *name, bool array, cJSON **out)
-{
-    cJSON *c = NULL;
-    int rc = array ? cm_json_new_array(&c) : cm_json_new_object(&c);
-    if (!rc)
-        rc = cm_json_set_item(parent, name, c); /* owned by parent from here on */
-    if (!rc)
-        *out = c;
-    return rc;
-}
-
-static int opt_str(cJSON *o, const char *k, const char *v)
-{
-    return v ? cm_json_set_string(o, k, v) : CM_OK;
-}
-
-static int str_list(cJSON *o, const char *k, char *const *a, unsigned n)
-{
-    cJSON *arr = NULL;
-    int rc = child(o, k, true, &arr);
-    for (unsigned i = 0; !rc && i < n; i++)
-        rc = cm_json_set_string(arr, NULL, a[i] ? a[i] : "");
-    return rc;
-}
-
-static int model_list(cJSON *o, const struct cp_config_model *ms, unsigned n)
-{
-    cJSON *arr = NULL, *e = NULL;
-    int rc = n ? child(o, "models", true, &arr) : CM_OK;
-    for (unsigned i = 0; !rc && i < n; i++) {
-        rc = child(arr, NULL, false, &e);
-        if (!rc)
-            rc = opt_str(e, "name", ms[i].name);
-        if (!rc)
-            rc = opt_str(e, "alias", ms[i].alias);
-    }
-    return rc;
-}
-
-static int key_entries(cJSON *o, const char *k, const struct cp_config_key_entry *es, unsigned n)
-{
-    cJSON *arr = NULL, *e = NULL;
-    int rc = n ? child(o, k, true, &arr) : CM_OK;
-    for (unsigned i = 0; !rc && i < n; i++) {
-        rc = child(arr, NULL, false, &e);
-        if (!rc)
-            rc = opt_str(e, "api-key", es[i].api_key);
-        if (!rc && es[i].priority)
-            rc = cm_json_set_int64(e, "priority", es[i].priority);
-        if (!rc)
-            rc = opt_str(e, "prefix", es[i].prefix);
-        if (!rc)
-            rc = opt_str(e, "base-url", es[i].base_url);
-        if (!rc)
-            rc = opt_str(e, "proxy-url", es[i].proxy_url);
-        if (!rc)
-            rc = model_list(e, es[i].models, es[i].models_count);
-        if (!rc && es[i].excluded_models_count)
-            rc = str_list(e, "excluded-models", es[i].excluded_models, es[i].excluded_models_count);
-    }
-    return rc;
-}
-
-static int compat_entries(cJSON *o, const struct cp_config_compat *cs, unsigned n)
-{
-    cJSON *arr = NULL, *e = NULL, *keys = NULL, *ke = NULL;
-    int rc = n ? child(o, "openai-compatibility", true, &arr) : CM_OK;
-    for (unsigned i = 0; !rc && i < n; i++) {
-        rc = child(arr, NULL, false, &e);
-        if (!rc)
-            rc = opt_str(e, "name", cs[i].name);
-        if (!rc && cs[i].priority)
-            rc = cm_json_set_int64(e, "priority", cs[i].priority);
-        if (!rc)
-            rc = opt_str(e, "prefix", cs[i].prefix);
-        if (!rc)
-            rc = opt_str(e, "base-url", cs[i].base_url);
-        if (!rc && cs[i].api_key_entries_count)
-            rc = child(e, "api-key-entries", true, &keys);
-        for (unsigned j = 0; !rc && j < cs[i].api_key_entries_count; j++) {
-            rc = child(keys, NULL, false, &ke);
-            if (!rc)
-                rc = opt_str(ke, "api-key", cs[i].api_key_entries[j].api_key);
-            if (!rc)
-                rc = opt_str(ke, "proxy-url", cs[i].api_key_entries[j].proxy_url);
-        }
-        if (!rc)
-            rc = model_list(e, cs[i].models, cs[i].models_count);
-    }
-    return rc;
-}
-
-static int channel_maps(cJSON *root, const struct cp_config *c)
-{
-    cJSON *ex = NULL, *al = NULL, *arr = NULL, *e = NULL;
-    int rc = child(root, "oauth-excluded-models", false, &ex);
-    if (!rc)
-        rc = child(root, "oauth-model-alias", false, &al);
-#define CP_MGMT_EXCLUDED_(mem, key)                                                                \
-    if (!rc && c->oauth_excluded_models->mem##_count)                                              \
-        rc = str_list(ex, key, c->oauth_excluded_models->mem,                                      \
-                      c->oauth_excluded_models->mem##_count);
-    CP_CONFIG_CHANNELS(CP_MGMT_EXCLUDED_)
-#undef CP_MGMT_EXCLUDED_
-#define CP_MGMT_ALIAS_(mem, key)                                                                   \
-    if (!rc && c->oauth_model_alias->mem##_count) {                                                \
-        rc = child(al, key, true, &arr);                                                           \
-        for (unsigned i = 0; !rc && i < c->oauth_model_alias->mem##_count; i++) {                  \
-            const struct cp_config_alias *a = &c->oauth_model_alias->mem[i];                       \
-            rc = child(arr, NULL, false, &e);                                                      \
-            if (!rc)                                                                               \
-                rc = opt_str(e, "name", a->name);                                                  \
-            if (!rc)                                                                               \
-                rc = opt_str(e, "alias", a->alias);                                                \
-            if (!rc && a->fork)                                                                    \
-                rc = cm_json_set_bool(e, "fork", true);                                            \
-        }                                                                                          \
-    }
-    CP_CONFIG_CHANNELS(CP_MGMT_ALIAS_)
-#undef CP_MGMT_ALIAS_
-    return rc;
-}
-
-static int config_json(const struct cp_config *c, cJSON *root)
-{
-    static const char *const up_names[CP_PROVIDER__COUNT] = {"codex", "claude", "gemini", "qwen",
-                                                             "iflow"};
-    const struct cp_config_remote_management *rm = c->remote_management;
-    cJSON *o = NULL, *u = NULL;
-    int rc = cm_json_set_string(root, "host", c->host);
-
-    if (!rc)
-        rc = cm_json_set_int64(root, "port", c->port);
-    if (!rc)
-        rc = cm_json_set_string(root, "auth-dir", c->auth_dir);
-    if (!rc)
-        rc = str_list(root, "api-keys", c->api_keys, c->api_keys_count);
-    if (!rc)
-        rc = cm_json_set_bool(root, "debug", c->debug);
-    if (!rc)
-        rc = cm_json_set_bool(root, "logging-to-file", c->logging_to_file);
-    if (!rc)
-        rc = cm_json_set_string(root, "proxy-url", c->proxy_url);
-    if (!rc)
-        rc = cm_json_set_int64(root, "request-retry", c->request_retry);
-    if (!rc)
-        rc = cm_json_set_int64(root, "max-retry-interval", c->max_retry_interval);
-    if (!rc)
-        rc = cm_json_set_int64(root, "max-retry-credentials", c->max_retry_credentials);
-    if (!rc)
-        rc = cm_json_set_bool(root, "disable-cooling", c->disable_cooling);
-    if (!rc)
-        rc = cm_json_set_int64(root, "transient-error-cooldown-seconds",
-                               c->transient_error_cooldown_seconds);
-    if (!rc)
-        rc = cm_json_set_bool(root, "usage-statistics-enabled", c->usage_statistics_enabled);
-    if (!rc)
-        rc = cm_json_set_bool(root, "commercial-mode", c->commercial_mode);
-    if (!rc)
-        rc = child(root, "routing", false, &o);
-    if (!rc)
-        rc = cm_json_set_string(o, "strategy",
-                                c->routing->strategy == CP_ROUTING_FILL_FIRST ? "fill-first"
-                                                                              : "round-robin");
-    if (!rc)
-        rc = cm_json_set_bool(o, "session-affinity", c->routing->session_affinity);
-    if (!rc)
-        rc = opt_str(o, "session-affinity-ttl", c->routing->session_affinity_ttl);
-    /* remote-management without secret-key: the secret (even hashed) never leaves */
-    if (!rc)
-        rc = child(root, "remote-management", false, &o);
-    if (!rc)
-        rc = cm_json_set_bool(o, "allow-remote", rm->allow_remote);
-    if (!rc)
-        rc = cm_json_set_bool(o, "disable-control-panel", rm->disable_control_panel);
-    if (!rc)
-        rc = cm_json_set_bool(o, "disable-auto-update-panel", rm->disable_auto_update_panel);
-    if (!rc)
-        rc = opt_str(o, "panel-github-repository", rm->panel_github_repository);
-    if (!rc)
-        rc = child(root, "tls", false, &o);
-    if (!rc)
-        rc = cm_json_set_bool(o, "enable", c->tls->enable);
-    if (!rc)
-        rc = cm_json_set_string(o, "cert", c->tls->cert);
-    if (!rc)
-        rc = cm_json_set_string(o, "key", c->tls->key); /* a path, not key material */
-    if (!rc)
-        rc = child(root, "upstreams", false, &o);
-    for (int p = 0; !rc && p < CP_PROVIDER__COUNT; p++) {
-        rc = child(o, up_names[p], false, &u);
-        if (!rc)
-            rc = cm_json_set_string(u, "base-url", cp_config_base_url(c, (enum cp_provider)p));
-        if (!rc)
-            rc = cm_json_set_string(u, "token-url", cp_config_token_url(c, (enum cp_provider)p));
-    }
-    if (!rc)
-        rc = child(root, "pprof", false, &o);
-    if (!rc)
-        rc = cm_json_set_bool(o, "enable", c->pprof->enable);
-    if (!rc)
-        rc = opt_str(o, "addr", c->pprof->addr);
-    if (!rc)
-        rc = child(root, "quota-exceeded", false, &o);
-    if (!rc)
-        rc = cm_json_set_bool(o, "switch-project", c->quota_exceeded->switch_project);
-    if (!rc)
-        rc = cm_json_set_bool(o, "switch-preview-model", c->quota_exceeded->switch_preview_model);
-    if (!rc)
-        rc = cm_json_set_bool(o, "antigravity-credits", c->quota_exceeded->antigravity_credits);
-    if (!rc)
-        rc = child(root, "streaming", false, &o);
-    if (!rc)
-        rc = cm_json_set_int64(o, "keepalive-seconds", c->streaming->keepalive_seconds);
-    if (!rc)
-        rc = cm_json_set_int64(o, "bootstrap-retries", c->streaming->bootstrap_retries);
-    if (!rc)
-        rc = key_entries(root, "codex-api-key", c->codex_api_key, c->codex_api_key_count);
-    if (!rc)
-        rc = key_entries(root, "claude-api-key", c->claude_api_key, c->claude_api_key_count);
-    if (!rc)
-        rc = key_entries(root, "gemini-api-key", c->gemini_api_key, c->gemini_api_key_count);
-    if (!rc)
-        rc = key_entries(root, "vertex-api-key", c->vertex_api_key, c->vertex_api_key_count);
-    if (!rc)
-        rc = key_entries(root, "xai-api-key", c->xai_api_key, c->xai_api_key_count);
-    if (!rc)
-        rc = key_entries(root, "interactions-api-key", c->interactions_api_key,
-                         c->interactions_api_key_count);
-    if (!rc)
-        rc = compat_entries(root, c->openai_compatibility, c->openai_compatibility_count);
-    if (!rc)
-        rc = channel_maps(root, c);
-    return rc;
-}
+/*
+ * Everything comes from the schema walk (cm_cfg_to_json): every kept key, with defaults
+ * and normalisations already in the loaded struct (upstream URLs, expanded auth-dir, the
+ * transient cooldown). The secret (even hashed) never leaves.
+ */
+static const char *const config_hidden[] = {"remote-management.secret-key", NULL};
 
 static void get_config(struct cm_httpd_req *r, void *ud)
 {
     struct cp_mgmt *m = ud;
     struct cp_config_ref *ref;
-    cJSON *root = NULL;
+    cJSON *root = NULL; /* stays NULL on failure: reply_json() answers 503 */
     int rc;
 
     if (gate_or_reply(m, r))
         return;
     ref = cp_config_live_acquire(m->srv->cfg);
-    rc = cm_json_new_object(&root);
-    if (!rc)
-        rc = config_json(cp_config_ref_get(ref), root);
+    rc = cm_cfg_to_json(cp_config_spec(), cp_config_ref_get(ref), config_hidden, &root);
     cp_config_ref_release(ref);
-    if (rc) {
-        cJSON_Delete(root);
-        root = NULL;
-    }
+    if (rc)
+        cm_log_error(NULL, "management: GET /config: %s", cm_err_str(rc));
     reply_json(r, root);
 }
 
 /* ---- api-keys: read from the live config, written into config.yaml ---- */
+
+static int str_list(cJSON *o, const char *k, char *const *a, unsigned n)
+{
+    cJSON *arr = NULL;
+    int rc = cm_json_new_array(&arr);
+    for (unsigned i = 0; !rc && i < n; i++)
+        rc = cm_json_set_string(arr, NULL, a[i] ? a[i] : "");
+    if (!rc)
+        rc = cm_json_adopt(o, k, &arr);
+    cJSON_Delete(arr);
+    return rc;
+}
 
 #define API_KEYS_MAX 10000
 #define API_KEY_LEN_MAX 4096

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cfg.c - libcyaml 1.3.1 loading with located errors and unknown-key warnings, and the
- * refcounted slot for hot reload.
+ * cfg.c - libcyaml 1.3.1 loading with located errors and unknown-key warnings, the schema
+ * walk that turns a loaded struct back into JSON (cm_cfg_to_json), and the refcounted slot
+ * for hot reload.
  *
  * libcyaml 1.3.1 reports everything through its log_fn: errors at ERROR followed by a
  * "Load: Backtrace:" (innermost first, with line/column), ignored keys only at DEBUG
@@ -22,11 +23,13 @@
 #include "cm/buf.h"
 #include "cm/err.h"
 #include "cm/file.h"
+#include "cm/json.h"
 #include "cm/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -855,6 +858,405 @@ int cm_cfg_check_range(char *err, size_t errlen, const char *path, long long v, 
         return CM_OK;
     return cm_cfg_fail(err, errlen, "%s: must be between %lld and %lld, got %lld", path, min, max,
                        v);
+}
+
+/* ---- to JSON ---- */
+
+struct to_json {
+    const char *const *omit;
+    char path[KEYPATH_MAX]; /* of the value being walked, as cm_cfg_seen() spells it */
+    size_t len;             /* strlen(path) */
+    unsigned depth;         /* values being walked, for MAX_DEPTH */
+};
+
+/* 1 if @p path is the omit pattern @p pat, where "[*]" matches any "[digits]". */
+static int path_matches(const char *pat, const char *path)
+{
+    while (*pat) {
+        if (strncmp(pat, "[*]", 3) == 0 && *path == '[') {
+            pat += 3;
+            path++;
+            if (*path < '0' || *path > '9')
+                return 0;
+            while (*path >= '0' && *path <= '9')
+                path++;
+            if (*path++ != ']')
+                return 0;
+        } else if (*pat++ != *path++) {
+            return 0; /* also when path ended first: its NUL differs from *pat */
+        }
+    }
+    return *path == '\0';
+}
+
+static int omitted(const struct to_json *t)
+{
+    for (const char *const *o = t->omit; o && *o; o++)
+        if (path_matches(*o, t->path))
+            return 1;
+    return 0;
+}
+
+/* Appends ".key" ("key" at the top) or, for a NULL @p key, "[idx]"; *mark is for path_pop(). */
+static int path_push(struct to_json *t, const char *key, uint64_t idx, size_t *mark)
+{
+    size_t room = sizeof t->path - t->len;
+    int n = key ? snprintf(t->path + t->len, room, "%s%s", t->len ? "." : "", key)
+                : snprintf(t->path + t->len, room, "[%" PRIu64 "]", idx);
+
+    *mark = t->len;
+    if (n < 0 || (size_t)n >= room) {
+        t->path[t->len] = '\0';
+        return CM_ERR_LIMIT;
+    }
+    t->len += (size_t)n;
+    return CM_OK;
+}
+
+static void path_pop(struct to_json *t, size_t mark)
+{
+    t->len = mark;
+    t->path[mark] = '\0';
+}
+
+/* The @p size byte unsigned integer at @p p (any alignment). */
+static int read_uint(const uint8_t *p, uint32_t size, uint64_t *out)
+{
+    uint8_t u8;
+    uint16_t u16;
+    uint32_t u32;
+
+    switch (size) {
+    case sizeof u8:
+        memcpy(&u8, p, sizeof u8);
+        *out = u8;
+        return CM_OK;
+    case sizeof u16:
+        memcpy(&u16, p, sizeof u16);
+        *out = u16;
+        return CM_OK;
+    case sizeof u32:
+        memcpy(&u32, p, sizeof u32);
+        *out = u32;
+        return CM_OK;
+    case sizeof *out:
+        memcpy(out, p, sizeof *out);
+        return CM_OK;
+    default:
+        return CM_ERR_INTERNAL;
+    }
+}
+
+/* The @p size byte signed integer at @p p (any alignment). */
+static int read_int(const uint8_t *p, uint32_t size, int64_t *out)
+{
+    uint64_t u;
+    int rc = read_uint(p, size, &u);
+
+    if (rc)
+        return rc;
+    if (size < sizeof u && (u >> (size * 8 - 1)) & 1)
+        u |= UINT64_MAX << (size * 8); /* sign-extend */
+    memcpy(out, &u, sizeof *out);      /* int64_t is two's complement: no conversion */
+    return CM_OK;
+}
+
+/* A number, or a decimal string where a double would not hold it exactly. */
+static int put_int(cJSON *parent, const char *name, int64_t v)
+{
+    char s[32];
+    if (v >= CM_JSON_INT_MIN && v <= CM_JSON_INT_MAX)
+        return cm_json_set_int64(parent, name, v);
+    snprintf(s, sizeof s, "%" PRId64, v);
+    return cm_json_set_string(parent, name, s);
+}
+
+static int put_uint(cJSON *parent, const char *name, uint64_t v)
+{
+    char s[32];
+    if (v <= (uint64_t)CM_JSON_INT_MAX)
+        return cm_json_set_int64(parent, name, (int64_t)v);
+    snprintf(s, sizeof s, "%" PRIu64, v);
+    return cm_json_set_string(parent, name, s);
+}
+
+static int strings_ok(const cyaml_schema_value_t *s)
+{
+    if (s->enumeration.count && !s->enumeration.strings)
+        return 0;
+    for (uint32_t i = 0; i < s->enumeration.count; i++)
+        if (!s->enumeration.strings[i].str)
+            return 0;
+    return 1;
+}
+
+static int put_enum(const cyaml_schema_value_t *s, const uint8_t *p, cJSON *parent,
+                    const char *name)
+{
+    int64_t v;
+    int rc = strings_ok(s) ? read_int(p, s->data_size, &v) : CM_ERR_INTERNAL;
+
+    if (rc)
+        return rc;
+    for (uint32_t i = 0; i < s->enumeration.count; i++)
+        if (s->enumeration.strings[i].val == v)
+            return cm_json_set_string(parent, name, s->enumeration.strings[i].str);
+    return put_int(parent, name, v);
+}
+
+static int put_flags(const cyaml_schema_value_t *s, const uint8_t *p, cJSON *parent,
+                     const char *name)
+{
+    cJSON *arr = NULL;
+    uint64_t v = 0, left;
+    int rc = strings_ok(s) ? read_uint(p, s->data_size, &v) : CM_ERR_INTERNAL;
+
+    if (!rc)
+        rc = cm_json_new_array(&arr);
+    left = v;
+    for (uint32_t i = 0; !rc && i < s->enumeration.count; i++) {
+        uint64_t bits = (uint64_t)s->enumeration.strings[i].val;
+        if (bits && (v & bits) == bits) {
+            rc = cm_json_set_string(arr, NULL, s->enumeration.strings[i].str);
+            left &= ~bits;
+        }
+    }
+    if (!rc && left)
+        rc = put_uint(arr, NULL, left);
+    if (rc)
+        goto out;
+    rc = cm_json_adopt(parent, name, &arr);
+out:
+    cJSON_Delete(arr);
+    return rc;
+}
+
+static int put_bitfield(struct to_json *t, const cyaml_schema_value_t *s, const uint8_t *p,
+                        cJSON *parent, const char *name)
+{
+    cJSON *obj = NULL;
+    uint64_t v = 0;
+    int rc = read_uint(p, s->data_size, &v);
+
+    if (!rc && s->bitfield.count && !s->bitfield.bitdefs)
+        rc = CM_ERR_INTERNAL;
+    if (!rc)
+        rc = cm_json_new_object(&obj);
+    for (uint32_t i = 0; !rc && i < s->bitfield.count; i++) {
+        const cyaml_bitdef_t *b = &s->bitfield.bitdefs[i];
+        uint64_t mask;
+        size_t mark;
+        if (!b->name || !b->bits || b->bits > 64 || b->offset + b->bits > s->data_size * 8u) {
+            rc = CM_ERR_INTERNAL;
+            break;
+        }
+        mask = b->bits == 64 ? UINT64_MAX : (UINT64_C(1) << b->bits) - 1;
+        rc = path_push(t, b->name, 0, &mark);
+        if (!rc && !omitted(t))
+            rc = put_uint(obj, b->name, (v >> b->offset) & mask);
+        path_pop(t, mark);
+    }
+    if (rc)
+        goto out;
+    rc = cm_json_adopt(parent, name, &obj);
+out:
+    cJSON_Delete(obj);
+    return rc;
+}
+
+static int put_float(const cyaml_schema_value_t *s, const uint8_t *p, cJSON *parent,
+                     const char *name)
+{
+    float f;
+    double d;
+
+    if (s->data_size == sizeof f) {
+        memcpy(&f, p, sizeof f);
+        d = f;
+    } else if (s->data_size == sizeof d) {
+        memcpy(&d, p, sizeof d);
+    } else {
+        return CM_ERR_INTERNAL;
+    }
+    return isfinite(d) ? cm_json_set_double(parent, name, d) : cm_json_set_null(parent, name);
+}
+
+static int walk_value(struct to_json *t, const cyaml_schema_value_t *s, const uint8_t *at,
+                      uint64_t count, cJSON *parent, const char *name);
+
+/* Adds the kept fields of the mapping at @p p to @p obj. */
+static int walk_mapping(struct to_json *t, const cyaml_schema_value_t *s, const uint8_t *p,
+                        cJSON *obj)
+{
+    int rc = CM_OK;
+
+    for (const cyaml_schema_field_t *f = s->mapping.fields; !rc && f && f->key; f++) {
+        uint64_t count = 0;
+        size_t mark;
+        if (f->value.type == CYAML_IGNORE)
+            continue;
+        rc = path_push(t, f->key, 0, &mark);
+        if (!rc && !omitted(t)) {
+            if (f->value.type == CYAML_SEQUENCE)
+                rc = read_uint(p + f->count_offset, f->count_size, &count);
+            if (!rc)
+                rc = walk_value(t, &f->value, p + f->data_offset, count, obj, f->key);
+        }
+        path_pop(t, mark);
+    }
+    return rc;
+}
+
+/* Appends the @p count entries at @p p to @p arr. */
+static int walk_sequence(struct to_json *t, const cyaml_schema_value_t *s, const uint8_t *p,
+                         uint64_t count, cJSON *arr)
+{
+    const cyaml_schema_value_t *e = s->sequence.entry;
+    size_t stride;
+    int rc = CM_OK;
+
+    if (!e)
+        return CM_ERR_INTERNAL;
+    stride = (e->flags & CYAML_FLAG_POINTER) ? sizeof(void *) : e->data_size;
+    if (count && (!p || !stride))
+        return CM_ERR_INTERNAL;
+    for (uint64_t i = 0; !rc && i < count; i++) {
+        size_t mark;
+        rc = path_push(t, NULL, i, &mark);
+        if (!rc && !omitted(t))
+            rc = walk_value(t, e, p + i * stride, 0, arr, NULL);
+        path_pop(t, mark);
+    }
+    return rc;
+}
+
+/* 1 if the mapping has a field that holds a value (not CYAML_IGNORE). */
+static int has_kept_field(const cyaml_schema_value_t *s)
+{
+    for (const cyaml_schema_field_t *f = s->mapping.fields; f && f->key; f++)
+        if (f->value.type != CYAML_IGNORE)
+            return 1;
+    return 0;
+}
+
+/*
+ * Adds the value stored at @p at (the pointer to it, for CYAML_FLAG_POINTER) to @p parent:
+ * as member @p name of an object, or appended to an array when @p name is NULL. @p count
+ * is the entry count of a CYAML_SEQUENCE (read by the mapping that holds it).
+ */
+static int walk_value(struct to_json *t, const cyaml_schema_value_t *s, const uint8_t *at,
+                      uint64_t count, cJSON *parent, const char *name)
+{
+    const uint8_t *p = at;
+    cJSON *child = NULL;
+    int rc = CM_OK;
+
+    if (s->type == CYAML_IGNORE)
+        return CM_OK;
+    if (t->depth >= MAX_DEPTH)
+        return CM_ERR_LIMIT;
+    t->depth++;
+    if (s->flags & CYAML_FLAG_POINTER) {
+        memcpy(&p, at, sizeof p);
+        if (!p && s->type != CYAML_SEQUENCE) { /* a SEQUENCE's NULL array: walk_sequence() */
+            rc = name ? CM_OK : cm_json_set_null(parent, NULL);
+            goto out;
+        }
+    }
+    switch (s->type) {
+    case CYAML_INT: {
+        int64_t v;
+        rc = read_int(p, s->data_size, &v);
+        if (!rc)
+            rc = put_int(parent, name, v);
+        break;
+    }
+    case CYAML_UINT:
+    case CYAML_BOOL: {
+        uint64_t v;
+        rc = read_uint(p, s->data_size, &v);
+        if (!rc)
+            rc = s->type == CYAML_BOOL ? cm_json_set_bool(parent, name, v != 0)
+                                       : put_uint(parent, name, v);
+        break;
+    }
+    case CYAML_ENUM:
+        rc = put_enum(s, p, parent, name);
+        break;
+    case CYAML_FLAGS:
+        rc = put_flags(s, p, parent, name);
+        break;
+    case CYAML_BITFIELD:
+        rc = put_bitfield(t, s, p, parent, name);
+        break;
+    case CYAML_FLOAT:
+        rc = put_float(s, p, parent, name);
+        break;
+    case CYAML_STRING: {
+        /* inline: a char array of string.max + 1 bytes */
+        size_t len = s->flags & CYAML_FLAG_POINTER
+                         ? strlen((const char *)p)
+                         : strnlen((const char *)p, (size_t)s->string.max + 1);
+        rc = cm_json_set_stringn(parent, name, (const char *)p, len);
+        break;
+    }
+    case CYAML_MAPPING:
+        if (name && !has_kept_field(s))
+            break; /* a "known, not stored" block: there is nothing to show */
+        rc = cm_json_new_object(&child);
+        if (!rc)
+            rc = walk_mapping(t, s, p, child);
+        if (!rc)
+            rc = cm_json_adopt(parent, name, &child);
+        break;
+    case CYAML_SEQUENCE_FIXED:
+    case CYAML_SEQUENCE:
+        if (s->type == CYAML_SEQUENCE_FIXED)
+            count = s->sequence.max;
+        else if (!name) {
+            rc = CM_ERR_INTERNAL; /* libcyaml keeps a SEQUENCE's count in its mapping */
+            break;
+        }
+        rc = cm_json_new_array(&child);
+        if (!rc)
+            rc = walk_sequence(t, s, p, count, child);
+        if (!rc)
+            rc = cm_json_adopt(parent, name, &child);
+        break;
+    default:
+        rc = CM_ERR_INTERNAL;
+        break;
+    }
+out:
+    cJSON_Delete(child);
+    t->depth--;
+    return rc;
+}
+
+int cm_cfg_to_json(const struct cm_cfg_spec *spec, const void *cfg, const char *const *omit,
+                   struct cJSON **out)
+{
+    struct to_json t;
+    cJSON *root = NULL;
+    int rc;
+
+    if (!spec_ok(spec) || !cfg || !out) {
+        rc = CM_ERR_INVAL;
+        goto out;
+    }
+    memset(&t, 0, sizeof t);
+    t.omit = omit;
+    rc = cm_json_new_object(&root);
+    if (rc)
+        goto out;
+    rc = walk_mapping(&t, spec->schema, cfg, root);
+    if (rc)
+        goto out;
+    *out = root;
+    root = NULL;
+out:
+    cJSON_Delete(root);
+    return rc;
 }
 
 /* ---- the slot ---- */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cfg.h - YAML config loading over libcyaml 1.3.1, and a holder for hot reload.
+ * cfg.h - YAML config loading over libcyaml 1.3.1, the loaded struct as JSON (walking the
+ * same schema), and a holder for hot reload.
  *
  * Loading: the caller describes its config struct with a libcyaml schema (the schema
  * array *is* the key table) and gets back a struct allocated through cm/alloc.h, or one
@@ -120,6 +121,52 @@ int cm_cfg_fail(char *err, size_t errlen, const char *fmt, ...)
  */
 int cm_cfg_check_range(char *err, size_t errlen, const char *path, long long v, long long min,
                        long long max);
+
+/* ---- to JSON: the schema walked over a loaded struct -------------------------------- */
+
+struct cJSON;
+
+/**
+ * Builds a JSON object of @p cfg (a struct loaded with @p spec, or one of the same shape)
+ * by walking spec->schema, with the YAML key names as member names and in schema order,
+ * so a caller never repeats the key table by hand. How each schema type comes out:
+ *
+ *  - INT, UINT: a number; beyond +-(2^53 - 1) (CM_JSON_INT_MAX, where a double stops
+ *    being exact) a decimal string instead, so no value is silently rounded.
+ *  - BOOL: true/false (any non-zero stored value is true).
+ *  - ENUM: the string of the first entry of the schema's table with the stored value (so
+ *    list the canonical name before aliases); a value not in the table is a number.
+ *  - FLAGS: an array of the strings whose bits are set, in table order; bits no string
+ *    covers are appended as one number.
+ *  - BITFIELD: an object of each bit definition's name -> its value (each one a path of
+ *    its own for @p omit; FLAGS strings are not: a FLAGS value is one scalar).
+ *  - FLOAT (float or double): a number; NaN and infinities are null.
+ *  - STRING (pointer or inline array): a string.
+ *  - MAPPING: an object. A mapping none of whose fields is kept (all CYAML_IGNORE, a
+ *    "known but not stored" block) is left out of its parent object.
+ *  - SEQUENCE, SEQUENCE_FIXED: an array, also when empty ([]); libcyaml cannot tell an
+ *    empty sequence from an absent one, both mean "no entries".
+ *  - IGNORE: left out (nothing is stored).
+ *  - A NULL pointer (CYAML_FLAG_POINTER string, mapping or fixed sequence; a SEQUENCE's
+ *    NULL array with count 0 is []): left out of an object; null inside an array, so
+ *    entry positions keep matching the YAML.
+ *
+ * @p omit (may be NULL) is a NULL-terminated list of key paths to leave out, written as
+ * for cm_cfg_seen() - keys joined by '.', entries as "[i]" - where "[*]" stands for any
+ * entry: "remote-management.secret-key", "api-keys[0]", "keys[*].secret". Leaving out a
+ * mapping or sequence leaves out everything under it; a left-out entry is dropped from its
+ * array (later entries move up). Paths that name nothing are fine.
+ *
+ * Integer-like types must be 1, 2, 4 or 8 bytes wide, floats 4 or 8. On CM_OK *@p out is
+ * a new object (caller frees with cJSON_Delete()). On failure *@p out is untouched and
+ * nothing leaks. Returns CM_OK; CM_ERR_INVAL (NULL argument, spec without a top-level
+ * pointer mapping); CM_ERR_INTERNAL (a schema value the walker cannot read: bad sizes, a
+ * SEQUENCE not directly in a mapping, entries with a NULL array); CM_ERR_LIMIT (nesting
+ * deeper than 64 or a key path longer than 511 bytes); CM_ERR_NOMEM. Reads @p cfg only;
+ * thread-safe as long as nobody writes @p cfg meanwhile (true of a slot's config).
+ */
+int cm_cfg_to_json(const struct cm_cfg_spec *spec, const void *cfg, const char *const *omit,
+                   struct cJSON **out);
 
 /* ---- hot reload: build, check, swap ------------------------------------------------ */
 

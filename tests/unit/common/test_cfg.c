@@ -3,13 +3,15 @@
  * test_cfg.c - cm_cfg over a small schema (string, bounded int, bool, enum, flags,
  * nested mapping, sequence of strings, sequence of mappings): defaults, located errors,
  * unknown-key warnings (captured through cm_log_set_sink), syntax errors, files, OOM,
- * and the slot under concurrent readers and a swapping writer.
+ * cm_cfg_to_json over that schema and over one with every libcyaml type, and the slot
+ * under concurrent readers and a swapping writer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -20,6 +22,7 @@
 #include "cm/alloc.h"
 #include "cm/cfg.h"
 #include "cm/err.h"
+#include "cm/json.h"
 #include "cm/log.h"
 
 /* ---- the schema under test ---- */
@@ -512,6 +515,407 @@ static void oom_fails_cleanly(void **state)
     assert_true(n > 10); /* the walk did go through the allocations */
 }
 
+/* ---- to JSON ---- */
+
+/* cm_cfg_to_json() printed, or "rc=<n>" */
+static char *to_json_text(const struct cm_cfg_spec *sp, const void *cfg, const char *const *omit)
+{
+    static char text[4096];
+    cJSON *j = NULL;
+    char *out = NULL;
+    int rc = cm_cfg_to_json(sp, cfg, omit, &j);
+
+    if (rc == CM_OK)
+        rc = cm_json_print(j, &out, NULL);
+    cJSON_Delete(j);
+    if (rc)
+        snprintf(text, sizeof text, "rc=%d", rc);
+    else
+        snprintf(text, sizeof text, "%s", out);
+    cm_free(out);
+    return text;
+}
+
+static void to_json_of_loaded_config(void **state)
+{
+    static const char *const nothing[] = {NULL};
+    static const char *const some[] = {
+        "routing.strategy",   "models[0]", "api-keys[*].weight", "no.such", "model",
+        "routing.strategy.x", NULL};
+    static const char *const whole[] = {"routing", "api-keys", "host", NULL};
+    static const char *const entries[] = {"api-keys[*]", "models[]", NULL};
+    static const char *const one[] = {"api-keys[1].name", "models[1]", "features[0]", NULL};
+    struct t_conf *c = NULL;
+    char err[CM_CFG_ERR_MAX];
+    (void)state;
+
+    assert_int_equal(load("host: h\nport: 99\nrouting: {strategy: fill-first}\n"
+                          "features: [alpha, beta]\nmodels: [m1, m2]\n"
+                          "api-keys:\n  - {name: k1, weight: 5}\n  - name: k2\n",
+                          &c, err, sizeof err),
+                     CM_OK);
+    /* schema order, defaults included, inline mapping, enum and flags by name */
+    assert_string_equal(
+        to_json_text(&spec, c, NULL),
+        "{\"host\":\"h\",\"port\":99,\"debug\":true,"
+        "\"routing\":{\"strategy\":\"fill-first\",\"retries\":3},"
+        "\"features\":[\"alpha\",\"beta\"],\"models\":[\"m1\",\"m2\"],"
+        "\"api-keys\":[{\"name\":\"k1\",\"weight\":5},{\"name\":\"k2\",\"weight\":1}]}");
+    assert_string_equal(to_json_text(&spec, c, nothing), to_json_text(&spec, c, NULL));
+    /* omit: a nested key, one entry, a key of every entry; near misses match nothing */
+    assert_string_equal(to_json_text(&spec, c, some),
+                        "{\"host\":\"h\",\"port\":99,\"debug\":true,\"routing\":{\"retries\":3},"
+                        "\"features\":[\"alpha\",\"beta\"],\"models\":[\"m2\"],"
+                        "\"api-keys\":[{\"name\":\"k1\"},{\"name\":\"k2\"}]}");
+    /* omitting a mapping or sequence drops everything under it */
+    assert_string_equal(to_json_text(&spec, c, whole),
+                        "{\"port\":99,\"debug\":true,\"features\":[\"alpha\",\"beta\"],"
+                        "\"models\":[\"m1\",\"m2\"]}");
+    /* "[*]" drops every entry (the array stays); "[]" is no index and matches nothing */
+    assert_string_equal(to_json_text(&spec, c, entries),
+                        "{\"host\":\"h\",\"port\":99,\"debug\":true,"
+                        "\"routing\":{\"strategy\":\"fill-first\",\"retries\":3},"
+                        "\"features\":[\"alpha\",\"beta\"],\"models\":[\"m1\",\"m2\"],"
+                        "\"api-keys\":[]}");
+    /* a FLAGS value is one scalar: its strings have no paths of their own */
+    assert_string_equal(to_json_text(&spec, c, one),
+                        "{\"host\":\"h\",\"port\":99,\"debug\":true,"
+                        "\"routing\":{\"strategy\":\"fill-first\",\"retries\":3},"
+                        "\"features\":[\"alpha\",\"beta\"],\"models\":[\"m1\"],"
+                        "\"api-keys\":[{\"name\":\"k1\",\"weight\":5},{\"weight\":1}]}");
+    cm_cfg_free(&spec, c);
+
+    /* empty document: NULL sequences are [] */
+    assert_int_equal(load("", &c, err, sizeof err), CM_OK);
+    assert_string_equal(to_json_text(&spec, c, NULL),
+                        "{\"host\":\"127.0.0.1\",\"port\":8317,\"debug\":true,"
+                        "\"routing\":{\"strategy\":\"round-robin\",\"retries\":3},"
+                        "\"features\":[],\"models\":[],\"api-keys\":[]}");
+    cm_cfg_free(&spec, c);
+}
+
+/* every libcyaml type, built by hand */
+
+enum color { COLOR_RED, COLOR_GREEN, COLOR_BLUE };
+
+struct j_item {
+    char *id;
+    uint16_t port;
+};
+
+struct j_inner {
+    char *name;
+    int64_t big;
+};
+
+struct j_unkept {
+    char unused_;
+};
+
+struct j_all {
+    int8_t i8;
+    int16_t i16;
+    int32_t i32;
+    int64_t i64;
+    uint8_t u8;
+    uint32_t u32;
+    uint64_t u64;
+    bool yes, no;
+    enum color color, color_alias, color_raw;
+    unsigned features;
+    uint32_t bits;
+    float f;
+    double d, inf;
+    char *str, *null_str;
+    char inl[8];
+    struct j_inner *inner, *null_inner;
+    struct j_inner embedded;
+    char **names;
+    unsigned names_count;
+    struct j_item *items;
+    uint8_t items_count; /* a 1-byte count */
+    struct j_item **pitems;
+    uint64_t pitems_count; /* an 8-byte count */
+    char **empty;
+    unsigned empty_count;
+    int fixed[3];
+    struct j_unkept *unkept;
+};
+
+static const cyaml_strval_t color_strings[] = {
+    {"red", COLOR_RED}, {"green", COLOR_GREEN}, {"verde", COLOR_GREEN}, {"blue", COLOR_BLUE}};
+static const cyaml_bitdef_t nibbles[] = {{"lo", 0, 4}, {"hi", 4, 4}};
+
+static const cyaml_schema_field_t item_fields[] = {
+    CYAML_FIELD_STRING_PTR("id", CYAML_FLAG_POINTER, struct j_item, id, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_UINT("port", CYAML_FLAG_DEFAULT, struct j_item, port), CYAML_FIELD_END};
+static const cyaml_schema_value_t item_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct j_item, item_fields)};
+static const cyaml_schema_value_t item_ptr_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER | CYAML_FLAG_POINTER_NULL, struct j_item, item_fields)};
+static const cyaml_schema_field_t inner_fields[] = {
+    CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER_NULL, struct j_inner, name, 0,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_INT("big", CYAML_FLAG_DEFAULT, struct j_inner, big), CYAML_FIELD_END};
+static const cyaml_schema_field_t unkept_fields[] = {
+    CYAML_FIELD_IGNORE("whatever", CYAML_FLAG_OPTIONAL), CYAML_FIELD_END};
+static const cyaml_schema_value_t int_entry = {CYAML_VALUE_INT(CYAML_FLAG_DEFAULT, int)};
+static const cyaml_schema_value_t str_entry = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER | CYAML_FLAG_POINTER_NULL, char, 0, CYAML_UNLIMITED)};
+
+#define J_INT(k, m) CYAML_FIELD_INT(k, CYAML_FLAG_DEFAULT, struct j_all, m)
+#define J_UINT(k, m) CYAML_FIELD_UINT(k, CYAML_FLAG_DEFAULT, struct j_all, m)
+#define J_COLOR(k, m, fl)                                                                          \
+    CYAML_FIELD_ENUM(k, fl, struct j_all, m, color_strings, CYAML_ARRAY_LEN(color_strings))
+#define J_SEQ(k, m, e) CYAML_FIELD_SEQUENCE(k, CYAML_FLAG_POINTER, struct j_all, m, e, 0, 100)
+
+static const cyaml_schema_field_t all_fields[] = {
+    J_INT("i8", i8),
+    J_INT("i16", i16),
+    J_INT("i32", i32),
+    J_INT("i64", i64),
+    J_UINT("u8", u8),
+    J_UINT("u32", u32),
+    J_UINT("u64", u64),
+    CYAML_FIELD_BOOL("yes", CYAML_FLAG_DEFAULT, struct j_all, yes),
+    CYAML_FIELD_BOOL("no", CYAML_FLAG_DEFAULT, struct j_all, no),
+    J_COLOR("color", color, CYAML_FLAG_STRICT),
+    J_COLOR("color-alias", color_alias, CYAML_FLAG_STRICT),
+    J_COLOR("color-raw", color_raw, CYAML_FLAG_DEFAULT),
+    CYAML_FIELD_FLAGS("features", CYAML_FLAG_DEFAULT, struct j_all, features, feature_strings,
+                      CYAML_ARRAY_LEN(feature_strings)),
+    CYAML_FIELD_BITFIELD("bits", CYAML_FLAG_DEFAULT, struct j_all, bits, nibbles,
+                         CYAML_ARRAY_LEN(nibbles)),
+    CYAML_FIELD_FLOAT("f", CYAML_FLAG_DEFAULT, struct j_all, f),
+    CYAML_FIELD_FLOAT("d", CYAML_FLAG_DEFAULT, struct j_all, d),
+    CYAML_FIELD_FLOAT("inf", CYAML_FLAG_DEFAULT, struct j_all, inf),
+    CYAML_FIELD_STRING_PTR("str", CYAML_FLAG_POINTER, struct j_all, str, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("null-str", CYAML_FLAG_POINTER_NULL, struct j_all, null_str, 0,
+                           CYAML_UNLIMITED),
+    CYAML_FIELD_STRING("inline", CYAML_FLAG_DEFAULT, struct j_all, inl, 0),
+    CYAML_FIELD_IGNORE("ignored", CYAML_FLAG_OPTIONAL),
+    CYAML_FIELD_MAPPING_PTR("inner", CYAML_FLAG_POINTER_NULL, struct j_all, inner, inner_fields),
+    CYAML_FIELD_MAPPING_PTR("null-inner", CYAML_FLAG_POINTER_NULL, struct j_all, null_inner,
+                            inner_fields),
+    CYAML_FIELD_MAPPING("embedded", CYAML_FLAG_DEFAULT, struct j_all, embedded, inner_fields),
+    J_SEQ("names", names, &str_entry),
+    J_SEQ("items", items, &item_entry),
+    J_SEQ("pitems", pitems, &item_ptr_entry),
+    J_SEQ("empty", empty, &str_entry),
+    CYAML_FIELD_SEQUENCE_FIXED("fixed", CYAML_FLAG_DEFAULT, struct j_all, fixed, &int_entry, 3),
+    CYAML_FIELD_MAPPING_PTR("unkept", CYAML_FLAG_POINTER_NULL, struct j_all, unkept, unkept_fields),
+    CYAML_FIELD_END};
+static const cyaml_schema_value_t all_schema = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct j_all, all_fields)};
+static const struct cm_cfg_spec all_spec = {.schema = &all_schema};
+
+#define ALL_JSON                                                                                   \
+    "{\"i8\":-8,\"i16\":-1600,\"i32\":-320000,\"i64\":\"-9223372036854775808\",\"u8\":200,"        \
+    "\"u32\":4000000000,\"u64\":\"18446744073709551615\",\"yes\":true,\"no\":false,"               \
+    "\"color\":\"blue\",\"color-alias\":\"green\",\"color-raw\":7,"                                \
+    "\"features\":[\"alpha\",\"gamma\",8],\"bits\":{\"lo\":5,\"hi\":10},"                          \
+    "\"f\":1.5,\"d\":-0.25,\"inf\":null,\"str\":\"say \\\"hi\\\"\",\"inline\":\"abc\","            \
+    "\"inner\":{\"name\":\"in\",\"big\":9007199254740991},\"embedded\":{\"big\":-1},"              \
+    "\"names\":[\"a\",null,\"c\"],\"items\":[{\"id\":\"x\",\"port\":80},{\"id\":\"y\","            \
+    "\"port\":443}],\"pitems\":[{\"id\":\"x\",\"port\":80},null],\"empty\":[],"                    \
+    "\"fixed\":[1,2,3]}"
+
+/* Fills @p a with one value of every kind; the pointers point into @p a and statics. */
+static void fill_all(struct j_all *a)
+{
+    static char s_a[] = "a", s_c[] = "c", s_x[] = "x", s_y[] = "y", s_in[] = "in",
+                s_str[] = "say \"hi\"";
+    static char *names[3];
+    static struct j_item items[2];
+    static struct j_item *pitems[2];
+    static struct j_inner inner;
+    static struct j_unkept unkept;
+
+    memset(a, 0, sizeof *a);
+    a->i8 = -8;
+    a->i16 = -1600;
+    a->i32 = -320000;
+    a->i64 = INT64_MIN;
+    a->u8 = 200;
+    a->u32 = 4000000000u;
+    a->u64 = UINT64_MAX;
+    a->yes = true;
+    a->color = COLOR_BLUE;
+    a->color_alias = COLOR_GREEN;
+    a->color_raw = (enum color)7;
+    a->features = FEAT_ALPHA | FEAT_GAMMA | 8;
+    a->bits = 0xA5;
+    a->f = 1.5f;
+    a->d = -0.25;
+    a->inf = INFINITY;
+    a->str = s_str;
+    memcpy(a->inl, "abc", 4);
+    inner.name = s_in;
+    inner.big = INT64_C(9007199254740991);
+    a->inner = &inner;
+    a->embedded.big = -1;
+    names[0] = s_a;
+    names[1] = NULL;
+    names[2] = s_c;
+    a->names = names;
+    a->names_count = 3;
+    items[0].id = s_x;
+    items[0].port = 80;
+    items[1].id = s_y;
+    items[1].port = 443;
+    a->items = items;
+    a->items_count = 2;
+    pitems[0] = &items[0];
+    pitems[1] = NULL;
+    a->pitems = pitems;
+    a->pitems_count = 2;
+    a->fixed[0] = 1;
+    a->fixed[1] = 2;
+    a->fixed[2] = 3;
+    a->unkept = &unkept; /* present, but all its keys are IGNORE: left out */
+}
+
+static void to_json_every_type(void **state)
+{
+    static const char *const omit[] = {
+        "inner.big", "names[1]", "pitems[*].port", "fixed[2]", "features", "bits.lo", NULL};
+    struct j_all a;
+    (void)state;
+
+    fill_all(&a);
+    assert_string_equal(to_json_text(&all_spec, &a, NULL), ALL_JSON);
+    assert_string_equal(
+        to_json_text(&all_spec, &a, omit),
+        "{\"i8\":-8,\"i16\":-1600,\"i32\":-320000,\"i64\":\"-9223372036854775808\",\"u8\":200,"
+        "\"u32\":4000000000,\"u64\":\"18446744073709551615\",\"yes\":true,\"no\":false,"
+        "\"color\":\"blue\",\"color-alias\":\"green\",\"color-raw\":7,"
+        "\"bits\":{\"hi\":10},\"f\":1.5,\"d\":-0.25,\"inf\":null,\"str\":\"say \\\"hi\\\"\","
+        "\"inline\":\"abc\",\"inner\":{\"name\":\"in\"},\"embedded\":{\"big\":-1},"
+        "\"names\":[\"a\",\"c\"],\"items\":[{\"id\":\"x\",\"port\":80},{\"id\":\"y\","
+        "\"port\":443}],\"pitems\":[{\"id\":\"x\"},null],\"empty\":[],\"fixed\":[1,2]}");
+
+    /* the edges of exact integers */
+    a.i64 = INT64_C(-9007199254740991);
+    a.u64 = UINT64_C(9007199254740992);
+    assert_non_null(strstr(to_json_text(&all_spec, &a, NULL),
+                           "\"i64\":-9007199254740991,\"u8\":200,\"u32\":4000000000,"
+                           "\"u64\":\"9007199254740992\","));
+    a.d = NAN;
+    assert_non_null(strstr(to_json_text(&all_spec, &a, NULL), "\"d\":null,"));
+}
+
+struct j_node {
+    int v;
+    struct j_node *next;
+};
+
+static const cyaml_schema_field_t node_fields[] = {
+    CYAML_FIELD_INT("v", CYAML_FLAG_DEFAULT, struct j_node, v),
+    CYAML_FIELD_MAPPING_PTR("next", CYAML_FLAG_POINTER_NULL, struct j_node, next, node_fields),
+    CYAML_FIELD_END};
+static const cyaml_schema_value_t node_schema = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct j_node, node_fields)};
+static const struct cm_cfg_spec node_spec = {.schema = &node_schema};
+
+struct j_odd {
+    int v;
+    char **list;
+    unsigned list_count;
+};
+
+static void to_json_errors(void **state)
+{
+    static const cyaml_schema_value_t inline_top = {
+        CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct j_node, node_fields)};
+    static const struct cm_cfg_spec inline_spec = {.schema = &inline_top};
+    static const cyaml_schema_field_t odd_int_fields[] = {
+        {.key = "v", .value = {.type = CYAML_INT, .data_size = 3}}, CYAML_FIELD_END};
+    static const cyaml_schema_value_t odd_int = {
+        CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct j_odd, odd_int_fields)};
+    static const struct cm_cfg_spec odd_int_spec = {.schema = &odd_int};
+    static const cyaml_schema_field_t list_fields[] = {
+        CYAML_FIELD_SEQUENCE("list", CYAML_FLAG_POINTER, struct j_odd, list, &str_entry, 0, 9),
+        CYAML_FIELD_END};
+    static const cyaml_schema_value_t list_schema = {
+        CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct j_odd, list_fields)};
+    static const struct cm_cfg_spec list_spec = {.schema = &list_schema};
+    static char longkey[400];
+    static cyaml_schema_field_t long_inner[] = {
+        {.key = longkey, .value = {CYAML_VALUE_INT(CYAML_FLAG_DEFAULT, int)}}, CYAML_FIELD_END};
+    static cyaml_schema_field_t long_outer[] = {
+        {.key = longkey,
+         .value = {CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct j_odd, long_inner)}},
+        CYAML_FIELD_END};
+    static const cyaml_schema_value_t long_schema = {
+        CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct j_odd, long_outer)};
+    static const struct cm_cfg_spec long_spec = {.schema = &long_schema};
+    struct j_node nodes[100];
+    struct j_odd odd = {0};
+    struct j_all a;
+    cJSON *sentinel = (cJSON *)&a, *j = sentinel;
+    (void)state;
+
+    fill_all(&a);
+    assert_int_equal(cm_cfg_to_json(NULL, &a, NULL, &j), CM_ERR_INVAL);
+    assert_int_equal(cm_cfg_to_json(&all_spec, NULL, NULL, &j), CM_ERR_INVAL);
+    assert_int_equal(cm_cfg_to_json(&all_spec, &a, NULL, NULL), CM_ERR_INVAL);
+    assert_int_equal(cm_cfg_to_json(&inline_spec, nodes, NULL, &j), CM_ERR_INVAL);
+    /* schemas the walker cannot read */
+    assert_int_equal(cm_cfg_to_json(&odd_int_spec, &odd, NULL, &j), CM_ERR_INTERNAL);
+    odd.list_count = 2; /* entries, but no array */
+    assert_int_equal(cm_cfg_to_json(&list_spec, &odd, NULL, &j), CM_ERR_INTERNAL);
+    odd.list_count = 0;
+    assert_string_equal(to_json_text(&list_spec, &odd, NULL), "{\"list\":[]}");
+    assert_ptr_equal(j, sentinel); /* never written on failure */
+
+    /* nesting: a short chain is fine, one deeper than the cap is CM_ERR_LIMIT */
+    for (int i = 0; i < 100; i++) {
+        nodes[i].v = i;
+        nodes[i].next = i + 1 < 100 ? &nodes[i + 1] : NULL;
+    }
+    nodes[2].next = NULL;
+    assert_string_equal(to_json_text(&node_spec, nodes, NULL),
+                        "{\"v\":0,\"next\":{\"v\":1,\"next\":{\"v\":2}}}");
+    nodes[2].next = &nodes[3];
+    assert_int_equal(cm_cfg_to_json(&node_spec, nodes, NULL, &j), CM_ERR_LIMIT);
+    assert_ptr_equal(j, sentinel);
+
+    /* a key path longer than the path buffer */
+    memset(longkey, 'k', 300);
+    assert_int_equal(cm_cfg_to_json(&long_spec, &odd, NULL, &j), CM_ERR_LIMIT);
+    longkey[100] = '\0';
+    assert_int_equal(cm_cfg_to_json(&long_spec, &odd, NULL, &j), CM_OK);
+    assert_ptr_not_equal(j, sentinel);
+    cJSON_Delete(j);
+}
+
+static void to_json_oom(void **state)
+{
+    struct j_all a;
+    int ok = 0, n;
+    (void)state;
+
+    fill_all(&a);
+    for (n = 1; n < 1000 && !ok; n++) {
+        cJSON *sentinel = (cJSON *)&a, *j = sentinel;
+        int rc;
+        cm_alloc_fail_at(n);
+        rc = cm_cfg_to_json(&all_spec, &a, NULL, &j);
+        cm_alloc_fail_at(0);
+        if (rc == CM_OK) {
+            ok = 1;
+            cJSON_Delete(j);
+        } else {
+            if (rc != CM_ERR_NOMEM)
+                fail_msg("allocation %d: rc %d", n, rc);
+            assert_ptr_equal(j, sentinel);
+        }
+    }
+    assert_true(ok);
+    assert_true(n > 30); /* every object, array, member name and string allocates */
+    assert_string_equal(to_json_text(&all_spec, &a, NULL), ALL_JSON);
+}
+
 /* ---- the slot ---- */
 
 struct counted {
@@ -679,6 +1083,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(small_err_buffer_and_bad_args, setup, teardown),
         cmocka_unit_test_setup_teardown(long_values_are_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(oom_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(to_json_of_loaded_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(to_json_every_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(to_json_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(to_json_oom, setup, teardown),
         cmocka_unit_test_setup_teardown(slot_basics, setup, teardown),
         cmocka_unit_test_setup_teardown(slot_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(reload_keeps_old_on_error, setup, teardown),
