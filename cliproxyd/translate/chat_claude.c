@@ -15,42 +15,26 @@
 #include "cm/alloc.h"
 #include "cm/err.h"
 #include "cm/json.h"
-#include "cm/sse.h"
 
 #include <string.h>
 
 /* ---- small helpers ---- */
-
-static bool str_eq(const char *s, const char *lit)
-{
-    return s && strcmp(s, lit) == 0;
-}
-
-static bool slice_eq(const char *p, size_t n, const char *lit)
-{
-    size_t l = strlen(lit);
-    return p && n == l && memcmp(p, lit, l) == 0;
-}
 
 static bool has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static const char *str_member(const cJSON *o, const char *name, const char *def)
-{
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(s) ? s->valuestring : def;
-}
-
 /* ---- 5.1: model suffix and thinking budget ---- */
 
 /*
  * The thinking budget a level word or decimal budget @p v (@p n bytes) names: true and
- * *@p budget (0 = thinking off), or false when @p v is neither.
+ * *(int64_t *)@p budget_out (0 = thinking off), or false when @p v is neither. Also the
+ * cp_tr_split_model() suffix check.
  */
-static bool budget_of(const char *v, size_t n, int64_t *budget)
+static bool budget_of(const char *v, size_t n, void *budget_out)
 {
+    int64_t *budget = budget_out;
     static const struct {
         const char *word;
         int64_t budget;
@@ -64,7 +48,7 @@ static bool budget_of(const char *v, size_t n, int64_t *budget)
     size_t i;
 
     for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-        if (slice_eq(v, n, levels[i].word)) {
+        if (cp_tr_slice_eq(v, n, levels[i].word)) {
             *budget = levels[i].budget;
             return true;
         }
@@ -80,68 +64,14 @@ static bool budget_of(const char *v, size_t n, int64_t *budget)
     return true;
 }
 
-/*
- * Splits "base(suffix)" into a new base model *@p base (cm_free()) and, when there is a
- * suffix, *@p has_budget and *@p budget.
- */
-static int split_model(const char *model, char **base, bool *has_budget, int64_t *budget,
-                       struct cm_json_err *je)
-{
-    size_t len = strlen(model);
-    const char *open;
-
-    *has_budget = false;
-    if (len && model[len - 1] == ')' && (open = strrchr(model, '(')) != NULL) {
-        size_t blen = (size_t)(open - model);
-        if (!blen) {
-            cm_json_err_set(je, CM_ERR_INVAL, "model", "must name a model before '('");
-            return CM_ERR_INVAL;
-        }
-        if (!budget_of(open + 1, len - blen - 2, budget)) {
-            cm_json_err_set(je, CM_ERR_INVAL, "model",
-                            "has an unknown reasoning suffix (use a level or a token budget)");
-            return CM_ERR_INVAL;
-        }
-        *has_budget = true;
-        len = blen;
-    }
-    if (!len) {
-        cm_json_err_set(je, CM_ERR_INVAL, "model", "must not be empty");
-        return CM_ERR_INVAL;
-    }
-    if (!(*base = cm_strndup(model, len)))
-        return CM_ERR_NOMEM;
-    return CM_OK;
-}
-
 /* ---- request: content blocks ---- */
-
-/* A new {"type":<type>} object in *@p o. */
-static int block_new(const char *type, cJSON **o)
-{
-    int rc = cm_json_new_object(o);
-
-    if (!rc && (rc = cm_json_set_string(*o, "type", type))) {
-        cJSON_Delete(*o);
-        *o = NULL;
-    }
-    return rc;
-}
 
 /* Appends {"type":"text","text":@p text} to @p blocks unless the text is empty. */
 static int add_text_block(cJSON *blocks, const char *text)
 {
-    cJSON *o = NULL;
-    int rc;
-
     if (!text[0]) /* Anthropic refuses empty text blocks */
         return CM_OK;
-    if ((rc = block_new("text", &o)) || (rc = cm_json_set_string(o, "text", text)))
-        goto out;
-    rc = cm_json_adopt(blocks, NULL, &o);
-out:
-    cJSON_Delete(o);
-    return rc;
+    return cp_tr_typed_append(blocks, "text", "text", text, strlen(text));
 }
 
 /* {"type":<type>,"source":{"type":"base64","media_type","data"}} (or url source). */
@@ -151,7 +81,7 @@ static int add_source_block(cJSON *blocks, const char *type, const char *media, 
     cJSON *o = NULL, *src = NULL;
     int rc;
 
-    if ((rc = block_new(type, &o)) || (rc = cm_json_new_object(&src)))
+    if ((rc = cp_tr_typed_new(type, &o)) || (rc = cm_json_new_object(&src)))
         goto out;
     if (url) {
         if ((rc = cm_json_set_string(src, "type", "url")) ||
@@ -206,14 +136,11 @@ static bool ends_with_pdf(const char *s)
     return e[0] == '.' && (e[1] | 0x20) == 'p' && (e[2] | 0x20) == 'd' && (e[3] | 0x20) == 'f';
 }
 
-static int conv_image(const cJSON *p, cJSON *blocks, struct cm_json_err *je)
+static int conv_image(const struct cp_tr_chat_part *p, cJSON *blocks, struct cm_json_err *je)
 {
-    const char *url = NULL, *detail = NULL, *media = NULL, *data = NULL;
+    const char *url = p->url, *media = NULL, *data = NULL;
     size_t media_len = 0;
-    int rc;
 
-    if ((rc = cp_tr_chat_image_url(p, &url, &detail, je)) != CM_OK)
-        return rc;
     if (data_url(url, &media, &media_len, &data)) {
         if (media_len < 7 || memcmp(media, "image/", 6) != 0) {
             cm_json_err_set(je, CM_ERR_INVAL, "image_url.url", "must be an image data URL");
@@ -228,15 +155,12 @@ static int conv_image(const cJSON *p, cJSON *blocks, struct cm_json_err *je)
     return CM_ERR_INVAL;
 }
 
-static int conv_file(const cJSON *p, cJSON *blocks, struct cm_json_err *je)
+static int conv_file(const struct cp_tr_chat_part *p, cJSON *blocks, struct cm_json_err *je)
 {
     static const char pdf[] = "application/pdf";
-    const char *data = NULL, *fid = NULL, *fname = NULL, *media = NULL, *b64 = NULL;
+    const char *data = p->data, *media = NULL, *b64 = NULL;
     size_t media_len = 0;
-    int rc;
 
-    if ((rc = cp_tr_chat_file_part(p, &data, &fid, &fname, je)) != CM_OK)
-        return rc;
     if (!data) {
         cm_json_err_set(je, CM_ERR_INVAL, "file.file_id",
                         "is not supported on this model (send file_data)");
@@ -248,7 +172,7 @@ static int conv_file(const cJSON *p, cJSON *blocks, struct cm_json_err *je)
                             "must hold a PDF (data:application/pdf;base64,...)");
             return CM_ERR_INVAL;
         }
-    } else if (ends_with_pdf(fname) && !has_prefix(data, "data:")) {
+    } else if (ends_with_pdf(p->filename) && !has_prefix(data, "data:")) {
         b64 = data; /* raw base64 of a file named *.pdf */
     } else {
         cm_json_err_set(je, CM_ERR_INVAL, "file.file_data",
@@ -258,31 +182,20 @@ static int conv_file(const cJSON *p, cJSON *blocks, struct cm_json_err *je)
     return add_source_block(blocks, "document", pdf, sizeof(pdf) - 1, b64, NULL);
 }
 
-/* One content part of a user or assistant message -> blocks. */
-static int conv_part(const cJSON *p, bool user, cJSON *blocks, struct cm_json_err *je)
+/* cp_tr_chat_content_ops: string content -> one text block (@p ud: the blocks). */
+static int content_text(void *ud, const char *s)
 {
-    const char *type = NULL, *s = NULL;
-    int rc;
+    return add_text_block(ud, s);
+}
 
-    if ((rc = cm_json_get_string(p, "type", &type, je)) != CM_OK)
-        return rc;
-    if (str_eq(type, "text")) {
-        if ((rc = cm_json_get_string(p, "text", &s, je)) != CM_OK)
-            return rc;
-        return add_text_block(blocks, s);
-    }
-    if (str_eq(type, "refusal") && !user) {
-        if ((rc = cm_json_get_string(p, "refusal", &s, je)) != CM_OK)
-            return rc;
-        return add_text_block(blocks, s);
-    }
-    if (str_eq(type, "image_url") && user)
-        return conv_image(p, blocks, je);
-    if (str_eq(type, "file") && user)
-        return conv_file(p, blocks, je);
-    cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported content part '%.32s' for role '%s'",
-                    type, user ? "user" : "assistant");
-    return CM_ERR_INVAL;
+/* cp_tr_chat_content_ops: one content part of a user or assistant message -> blocks. */
+static int content_part(void *ud, const struct cp_tr_chat_part *p, struct cm_json_err *je)
+{
+    if (cp_tr_str_eq(p->type, "text") || cp_tr_str_eq(p->type, "refusal"))
+        return add_text_block(ud, p->text);
+    if (cp_tr_str_eq(p->type, "image_url"))
+        return conv_image(p, ud, je);
+    return conv_file(p, ud, je);
 }
 
 /*
@@ -292,107 +205,24 @@ static int conv_part(const cJSON *p, bool user, cJSON *blocks, struct cm_json_er
 static int conv_content(const cJSON *m, bool user, bool optional, cJSON *blocks,
                         struct cm_json_err *je)
 {
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-    const cJSON *p;
-    size_t i = 0;
+    static const struct cp_tr_chat_content_ops ops = {content_text, content_part};
+
+    return cp_tr_chat_content(cJSON_GetObjectItemCaseSensitive(m, "content"),
+                              user ? "user" : "assistant", optional, CP_TR_CHAT_CLAUDE_MAX_PARTS,
+                              &ops, blocks, je);
+}
+
+/* cp_tr_chat_tool_calls() callback: one assistant tool call -> a tool_use block in @p ud. */
+static int conv_tool_call(void *ud, const char *id, const char *name, const char *args)
+{
+    cJSON *o = NULL, *input = NULL;
     int rc;
 
-    if (!content || cJSON_IsNull(content)) {
-        if (optional)
-            return CM_OK;
-        cm_json_err_set(je, CM_ERR_INVAL, "content", "is required");
-        return CM_ERR_INVAL;
-    }
-    if (cJSON_IsString(content))
-        return add_text_block(blocks, content->valuestring);
-    if (!cJSON_IsArray(content)) {
-        cm_json_err_set(je, CM_ERR_INVAL, "content", "must be a string or an array of parts");
-        return CM_ERR_INVAL;
-    }
-    if (cJSON_GetArraySize(content) > CP_TR_CHAT_CLAUDE_MAX_PARTS) {
-        cm_json_err_set(je, CM_ERR_LIMIT, "content", "has more than %d parts",
-                        CP_TR_CHAT_CLAUDE_MAX_PARTS);
-        return CM_ERR_LIMIT;
-    }
-    cJSON_ArrayForEach(p, content)
-    {
-        if ((rc = conv_part(p, user, blocks, je)) != CM_OK) {
-            cm_json_err_scope(je, "content[%zu]", i);
-            return rc;
-        }
-        i++;
-    }
-    return CM_OK;
-}
-
-/* The arguments string of a tool call as an input object (invalid or not an object: {}). */
-static int tool_input(const char *args, cJSON **out)
-{
-    cJSON *o = NULL;
-    int rc = cm_json_parse(args, strlen(args), NULL, &o, NULL);
-
-    if (rc == CM_ERR_NOMEM)
-        return rc;
-    if (rc || !cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        return cm_json_new_object(out);
-    }
-    *out = o;
-    return CM_OK;
-}
-
-/* assistant tool_calls -> tool_use blocks. */
-static int conv_tool_calls(const cJSON *calls, cJSON *blocks, struct cm_json_err *je)
-{
-    const cJSON *c;
-    size_t i = 0;
-    cJSON *o = NULL, *input = NULL;
-    int rc = CM_OK;
-
-    if (!cJSON_IsArray(calls)) {
-        cm_json_err_set(je, CM_ERR_INVAL, "tool_calls", "must be an array");
-        return CM_ERR_INVAL;
-    }
-    if (cJSON_GetArraySize(calls) > CP_TR_CHAT_CLAUDE_MAX_TOOLS) {
-        cm_json_err_set(je, CM_ERR_LIMIT, "tool_calls", "has more than %d entries",
-                        CP_TR_CHAT_CLAUDE_MAX_TOOLS);
-        return CM_ERR_LIMIT;
-    }
-    cJSON_ArrayForEach(c, calls)
-    {
-        const char *id = NULL, *type = NULL, *name = NULL, *args = NULL;
-        cJSON *fn = NULL;
-
-        if ((rc = cm_json_get_string(c, "id", &id, je)) ||
-            (rc = cm_json_opt_string(c, "type", "function", &type, je)))
-            goto bad;
-        if (!str_eq(type, "function")) {
-            cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported tool call type '%.32s'", type);
-            rc = CM_ERR_INVAL;
-            goto bad;
-        }
-        if ((rc = cm_json_get_object(c, "function", &fn, je)))
-            goto bad;
-        if ((rc = cm_json_get_string(fn, "name", &name, je)) ||
-            (rc = cm_json_opt_string(fn, "arguments", "", &args, je))) {
-            cm_json_err_scope(je, "function");
-            goto bad;
-        }
-        if ((rc = block_new("tool_use", &o)) || (rc = cm_json_set_string(o, "id", id)) ||
-            (rc = cm_json_set_string(o, "name", name)) || (rc = tool_input(args, &input)))
-            goto out;
-        rc = cm_json_adopt(o, "input", &input);
-        if (rc)
-            goto out;
-        rc = cm_json_adopt(blocks, NULL, &o);
-        if (rc)
-            goto out;
-        i++;
-        continue;
-    bad:
-        cm_json_err_scope(je, "tool_calls[%zu]", i);
+    if ((rc = cp_tr_typed_new("tool_use", &o)) || (rc = cm_json_set_string(o, "id", id)) ||
+        (rc = cm_json_set_string(o, "name", name)) || (rc = cp_tr_args_object(args, &input)) ||
+        (rc = cm_json_adopt(o, "input", &input)))
         goto out;
-    }
+    rc = cm_json_adopt(ud, NULL, &o);
 out:
     cJSON_Delete(input);
     cJSON_Delete(o);
@@ -411,7 +241,7 @@ struct turns {
 
 static bool is_tool_result(const cJSON *b)
 {
-    return str_eq(str_member(b, "type", ""), "tool_result");
+    return cp_tr_str_eq(cp_tr_str_member(b, "type", ""), "tool_result");
 }
 
 /*
@@ -464,11 +294,8 @@ static int conv_system(const cJSON *m, struct turns *t, struct cm_json_err *je)
     size_t i = 0;
     int rc;
 
-    if (cJSON_IsArray(content) && cJSON_GetArraySize(content) > CP_TR_CHAT_CLAUDE_MAX_PARTS) {
-        cm_json_err_set(je, CM_ERR_LIMIT, "content", "has more than %d parts",
-                        CP_TR_CHAT_CLAUDE_MAX_PARTS);
-        return CM_ERR_LIMIT;
-    }
+    if ((rc = cp_tr_check_cap(content, CP_TR_CHAT_CLAUDE_MAX_PARTS, "content", "parts", je)))
+        return rc;
     if (!cJSON_IsArray(content)) {
         if (!content || cJSON_IsNull(content)) {
             cm_json_err_set(je, CM_ERR_INVAL, "content", "is required");
@@ -483,7 +310,8 @@ static int conv_system(const cJSON *m, struct turns *t, struct cm_json_err *je)
     cJSON_ArrayForEach(p, content)
     {
         const char *type = NULL, *text = NULL;
-        if ((rc = cm_json_get_string(p, "type", &type, je)) == CM_OK && !str_eq(type, "text")) {
+        if ((rc = cm_json_get_string(p, "type", &type, je)) == CM_OK &&
+            !cp_tr_str_eq(type, "text")) {
             cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported content part '%.32s' here",
                             type);
             rc = CM_ERR_INVAL;
@@ -508,10 +336,9 @@ static int conv_tool_result(const cJSON *m, cJSON *blocks, struct cm_json_err *j
     int rc;
 
     cm_buf_init(&b, (size_t)64 << 20);
-    if ((rc = cm_json_get_string(m, "tool_call_id", &call_id, je)) ||
-        (rc = cp_tr_chat_content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), &b, je)))
+    if ((rc = cp_tr_chat_tool_message(m, &call_id, &b, je)))
         goto out;
-    if ((rc = block_new("tool_result", &o)) ||
+    if ((rc = cp_tr_typed_new("tool_result", &o)) ||
         (rc = cm_json_set_string(o, "tool_use_id", call_id)) ||
         (rc = cm_json_set_stringn(o, "content", b.data ? b.data : "", b.len)))
         goto out;
@@ -531,18 +358,18 @@ static int conv_message(const cJSON *m, struct turns *t, struct cm_json_err *je)
 
     if ((rc = cm_json_get_string(m, "role", &role, je)) != CM_OK)
         return rc;
-    if (str_eq(role, "system") || str_eq(role, "developer"))
+    if (cp_tr_str_eq(role, "system") || cp_tr_str_eq(role, "developer"))
         return conv_system(m, t, je);
     if ((rc = cm_json_new_array(&blocks)) != CM_OK)
         return rc;
-    if (str_eq(role, "tool")) {
+    if (cp_tr_str_eq(role, "tool")) {
         rc = conv_tool_result(m, blocks, je);
-    } else if (str_eq(role, "user")) {
+    } else if (cp_tr_str_eq(role, "user")) {
         if (!(rc = conv_content(m, true, false, blocks, je)) && !cJSON_GetArraySize(blocks)) {
             cm_json_err_set(je, CM_ERR_INVAL, "content", "must not be empty");
             rc = CM_ERR_INVAL;
         }
-    } else if (str_eq(role, "assistant")) {
+    } else if (cp_tr_str_eq(role, "assistant")) {
         const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
         user = false;
         if (cJSON_GetObjectItemCaseSensitive(m, "function_call")) {
@@ -551,7 +378,8 @@ static int conv_message(const cJSON *m, struct turns *t, struct cm_json_err *je)
             rc = CM_ERR_INVAL;
         } else if (!(rc = conv_content(m, false, true, blocks, je)) && calls &&
                    !cJSON_IsNull(calls)) {
-            rc = conv_tool_calls(calls, blocks, je);
+            rc = cp_tr_chat_tool_calls(calls, CP_TR_CHAT_CLAUDE_MAX_TOOLS, conv_tool_call, blocks,
+                                       je);
         }
     } else {
         cm_json_err_set(je, CM_ERR_INVAL, "role", "unsupported role '%.16s'", role);
@@ -578,70 +406,47 @@ static cJSON *default_schema(void)
     return o;
 }
 
-static int conv_tools(const cJSON *tools, cJSON *body, struct cm_json_err *je)
+/* cp_tr_map_array() callback: one tools[] entry (function tools only) -> an Anthropic tool. */
+static int conv_tool(const void *ud, const cJSON *t, cJSON **out, struct cm_json_err *je)
 {
-    cJSON *arr = NULL, *o = NULL;
-    const cJSON *t;
-    size_t i = 0;
+    const char *type = NULL, *name = NULL, *desc = NULL;
+    cJSON *o = NULL, *params = NULL;
     int rc;
 
-    if (!cJSON_IsArray(tools)) {
-        cm_json_err_set(je, CM_ERR_INVAL, "tools", "must be an array");
+    (void)ud;
+    if ((rc = cm_json_get_string(t, "type", &type, je)))
+        return rc;
+    if (!cp_tr_str_eq(type, "function")) {
+        cm_json_err_set(je, CM_ERR_INVAL, "type",
+                        "unsupported tool type '%.32s' (only function tools)", type);
         return CM_ERR_INVAL;
     }
-    if (cJSON_GetArraySize(tools) > CP_TR_CHAT_CLAUDE_MAX_TOOLS) {
-        cm_json_err_set(je, CM_ERR_LIMIT, "tools", "has more than %d entries",
-                        CP_TR_CHAT_CLAUDE_MAX_TOOLS);
-        return CM_ERR_LIMIT;
-    }
-    if ((rc = cm_json_new_array(&arr)) != CM_OK)
+    if ((rc = cp_tr_chat_function_tool(t, &name, &desc, &params, NULL, je)))
         return rc;
-    cJSON_ArrayForEach(t, tools)
-    {
-        const char *type = NULL, *name = NULL, *desc = NULL;
-        cJSON *fn = NULL, *params = NULL;
-
-        if ((rc = cm_json_get_string(t, "type", &type, je)))
-            goto bad;
-        if (!str_eq(type, "function")) {
-            cm_json_err_set(je, CM_ERR_INVAL, "type",
-                            "unsupported tool type '%.32s' (only function tools)", type);
-            rc = CM_ERR_INVAL;
-            goto bad;
-        }
-        if ((rc = cm_json_get_object(t, "function", &fn, je)))
-            goto bad;
-        if ((rc = cm_json_get_string(fn, "name", &name, je)) ||
-            (rc = cm_json_opt_string(fn, "description", NULL, &desc, je)) ||
-            (rc = cm_json_opt_object(fn, "parameters", &params, je))) {
-            cm_json_err_scope(je, "function");
-            goto bad;
-        }
-        if (!name[0]) {
-            cm_json_err_set(je, CM_ERR_INVAL, "function.name", "must not be empty");
-            rc = CM_ERR_INVAL;
-            goto bad;
-        }
-        if ((rc = cm_json_new_object(&o)) || (rc = cm_json_set_string(o, "name", name)) ||
-            (desc && (rc = cm_json_set_string(o, "description", desc))) ||
-            (rc = cm_json_set_item(o, "input_schema",
-                                   params ? cJSON_Duplicate(params, 1) : default_schema())))
-            goto out;
-        rc = cm_json_adopt(arr, NULL, &o);
-        if (rc)
-            goto out;
-        i++;
-        continue;
-    bad:
-        cm_json_err_scope(je, "tools[%zu]", i);
-        goto out;
+    if ((rc = cm_json_new_object(&o)) || (rc = cm_json_set_string(o, "name", name)) ||
+        (desc && (rc = cm_json_set_string(o, "description", desc))) ||
+        (rc = cm_json_set_item(o, "input_schema",
+                               params ? cJSON_Duplicate(params, 1) : default_schema()))) {
+        cJSON_Delete(o);
+        return rc;
     }
-    if (cJSON_GetArraySize(arr) > 0)
-        rc = cm_json_adopt(body, "tools", &arr);
-out:
-    cJSON_Delete(o);
-    cJSON_Delete(arr);
-    return rc;
+    *out = o;
+    return CM_OK;
+}
+
+static int conv_tools(const cJSON *tools, cJSON *body, struct cm_json_err *je)
+{
+    cJSON *arr = NULL;
+    int rc;
+
+    if ((rc = cp_tr_map_array(tools, "tools", CP_TR_CHAT_CLAUDE_MAX_TOOLS, conv_tool, NULL, &arr,
+                              je)))
+        return rc;
+    if (!cJSON_GetArraySize(arr)) {
+        cJSON_Delete(arr);
+        return CM_OK;
+    }
+    return cm_json_adopt(body, "tools", &arr);
 }
 
 /*
@@ -654,13 +459,13 @@ static int conv_tool_choice(const cJSON *tc, bool parallel, cJSON *body, struct 
     const char *type = NULL, *name = NULL;
     int rc;
 
-    if (cJSON_IsString(tc) && str_eq(tc->valuestring, "none"))
+    if (cJSON_IsString(tc) && cp_tr_str_eq(tc->valuestring, "none"))
         return CM_OK; /* spec 5.4: omitted; the tools stay */
     if ((rc = cm_json_new_object(&o)) != CM_OK)
         return rc;
     if (!tc || cJSON_IsString(tc)) {
         const char *s = tc ? tc->valuestring : "auto";
-        if (!str_eq(s, "auto") && !str_eq(s, "required")) {
+        if (!cp_tr_str_eq(s, "auto") && !cp_tr_str_eq(s, "required")) {
             cm_json_err_set(je, CM_ERR_INVAL, "tool_choice",
                             "must be 'auto', 'none', 'required' or a function choice");
             rc = CM_ERR_INVAL;
@@ -668,12 +473,12 @@ static int conv_tool_choice(const cJSON *tc, bool parallel, cJSON *body, struct 
         }
         if (!tc && parallel) /* nothing to say: Anthropic's default is auto */
             goto out;
-        if ((rc = cm_json_set_string(o, "type", str_eq(s, "auto") ? "auto" : "any")))
+        if ((rc = cm_json_set_string(o, "type", cp_tr_str_eq(s, "auto") ? "auto" : "any")))
             goto out;
     } else {
         if ((rc = cm_json_get_string(tc, "type", &type, je)) != CM_OK)
             goto bad;
-        if (!str_eq(type, "function")) {
+        if (!cp_tr_str_eq(type, "function")) {
             cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported tool_choice type '%.32s'", type);
             rc = CM_ERR_INVAL;
             goto bad;
@@ -710,12 +515,8 @@ static int conv_stop(const cJSON *stop, cJSON *body, struct cm_json_err *je)
         cm_json_err_set(je, CM_ERR_INVAL, "stop", "must be a string or an array of strings");
         return CM_ERR_INVAL;
     }
-    if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) > CP_TR_CHAT_CLAUDE_MAX_TOOLS) {
-        cm_json_err_set(je, CM_ERR_LIMIT, "stop", "has more than %d entries",
-                        CP_TR_CHAT_CLAUDE_MAX_TOOLS);
-        return CM_ERR_LIMIT;
-    }
-    if ((rc = cm_json_new_array(&arr)))
+    if ((rc = cp_tr_check_cap(stop, CP_TR_CHAT_CLAUDE_MAX_TOOLS, "stop", "entries", je)) ||
+        (rc = cm_json_new_array(&arr)))
         return rc;
     if (cJSON_IsString(stop)) {
         rc = cm_json_set_item(arr, NULL, cJSON_CreateString(stop->valuestring));
@@ -778,7 +579,7 @@ static int conv_sampling(const cJSON *req, bool think, int64_t budget, cJSON *bo
         return rc;
     if (!think)
         return CM_OK;
-    if ((rc = block_new(budget > 0 ? "enabled" : "disabled", &o)) ||
+    if ((rc = cp_tr_typed_new(budget > 0 ? "enabled" : "disabled", &o)) ||
         (budget > 0 && (rc = cm_json_set_int64(o, "budget_tokens", budget))))
         goto out;
     rc = cm_json_adopt(body, "thinking", &o);
@@ -796,7 +597,7 @@ static int check_response_format(const cJSON *req, struct cm_json_err *je)
 
     if (!rf || cJSON_IsNull(rf))
         return CM_OK;
-    if ((rc = cm_json_get_string(rf, "type", &type, je)) == CM_OK && !str_eq(type, "text")) {
+    if ((rc = cm_json_get_string(rf, "type", &type, je)) == CM_OK && !cp_tr_str_eq(type, "text")) {
         cm_json_err_set(je, CM_ERR_INVAL, "type",
                         "'%.32s' is not supported on Claude models (only 'text')", type);
         rc = CM_ERR_INVAL;
@@ -806,6 +607,7 @@ static int check_response_format(const cJSON *req, struct cm_json_err *je)
     return rc;
 }
 
+/* cp_tr_request() build step: @p req (an object) -> the upstream body in *@p out. */
 static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
 {
     struct turns t = {NULL, NULL, NULL, false};
@@ -818,10 +620,6 @@ static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
     size_t i = 0;
     int rc;
 
-    if (!cJSON_IsObject(req)) {
-        cm_json_err_set(je, CM_ERR_INVAL, "", "the request body must be a JSON object");
-        return CM_ERR_INVAL;
-    }
     if ((rc = cm_json_get_string(req, "model", &model, je)) ||
         (rc = cm_json_get_array(req, "messages", &messages, je)) ||
         (rc = cm_json_opt_string(req, "reasoning_effort", NULL, &effort, je)) ||
@@ -830,21 +628,11 @@ static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
         (rc = cp_tr_chat_check_unexpressible(req, "Claude", je)) ||
         (rc = check_response_format(req, je)))
         goto out;
-    if (!cJSON_GetArraySize(messages)) {
-        cm_json_err_set(je, CM_ERR_INVAL, "messages", "must not be empty");
-        rc = CM_ERR_INVAL;
-        goto out;
-    }
-    if (cJSON_GetArraySize(messages) > CP_TR_CHAT_CLAUDE_MAX_MESSAGES) {
-        cm_json_err_set(je, CM_ERR_LIMIT, "messages", "has more than %d entries",
-                        CP_TR_CHAT_CLAUDE_MAX_MESSAGES);
-        rc = CM_ERR_LIMIT;
-        goto out;
-    }
-    if ((rc = split_model(model, &base, &think, &budget, je)))
+    if ((rc = cp_tr_check_messages(messages, CP_TR_CHAT_CLAUDE_MAX_MESSAGES, je)) ||
+        (rc = cp_tr_split_model(model, budget_of, &budget, &base, &think, je)))
         goto out;
     if (!think && effort) {
-        if (!budget_of(effort, strlen(effort), &budget) || str_eq(effort, "-1") ||
+        if (!budget_of(effort, strlen(effort), &budget) || cp_tr_str_eq(effort, "-1") ||
             (effort[0] >= '0' && effort[0] <= '9')) {
             cm_json_err_set(je, CM_ERR_INVAL, "reasoning_effort",
                             "must be one of none, minimal, low, medium, high, xhigh, max");
@@ -905,20 +693,7 @@ out:
 
 int cp_tr_chat_claude_request(const cJSON *req, cJSON **out, struct cp_tr_err *err)
 {
-    struct cm_json_err je;
-    cJSON *body = NULL;
-    int rc;
-
-    memset(&je, 0, sizeof(je));
-    if (!out) {
-        cp_tr_chat_err_set(err, CM_ERR_INVAL, 500, "", "server_error", "", "bad arguments");
-        return CM_ERR_INVAL;
-    }
-    rc = build_request(req, &body, &je);
-    if (rc)
-        return cp_tr_chat_err_from_json(err, rc, &je);
-    *out = body;
-    return CM_OK;
+    return cp_tr_request(req, out, err, build_request);
 }
 
 /* ---- upstream: shared by the stream, the aggregator and the Message converter ---- */
@@ -962,11 +737,11 @@ static struct cp_tr_usage usage_of(const struct cp_tr_chat_claude_counts *ru)
 /* Spec 5.4: stop_reason -> finish_reason. */
 static const char *finish_reason(const char *stop_reason, bool had_calls)
 {
-    if (str_eq(stop_reason, "tool_use"))
+    if (cp_tr_str_eq(stop_reason, "tool_use"))
         return "tool_calls";
-    if (str_eq(stop_reason, "max_tokens"))
+    if (cp_tr_str_eq(stop_reason, "max_tokens"))
         return "length";
-    if (str_eq(stop_reason, "refusal"))
+    if (cp_tr_str_eq(stop_reason, "refusal"))
         return "content_filter";
     if (!stop_reason || !stop_reason[0])
         return had_calls ? "tool_calls" : "stop";
@@ -1003,14 +778,13 @@ static void claude_error(const cJSON *ev, struct cp_tr_err *e)
 
     if (!cJSON_IsObject(eo))
         eo = ev;
-    type = str_member(eo, "type", NULL);
-    if (str_eq(type, "error"))
+    type = cp_tr_str_member(eo, "type", NULL);
+    if (cp_tr_str_eq(type, "error"))
         type = NULL;
-    msg = str_member(eo, "message", "");
+    msg = cp_tr_str_member(eo, "message", "");
     status = claude_status(type);
-    cp_tr_chat_err_set(e, CM_ERR_UPSTREAM, status, "",
-                       type ? type : cp_tr_chat_type_for_status(status), "", "%s",
-                       msg[0] ? msg : "upstream error");
+    cp_tr_err_set(e, CM_ERR_UPSTREAM, status, "", type ? type : cp_tr_type_for_status(status), "",
+                  "%s", msg[0] ? msg : "upstream error");
 }
 
 static int64_t event_index(const cJSON *ev, int64_t def)
@@ -1036,11 +810,11 @@ int cp_tr_chat_claude_stream_init(struct cp_tr_chat_claude_stream *st, const cJS
 
     memset(&s, 0, sizeof(s));
     if (!st || !id) {
-        cp_tr_chat_err_set(err, CM_ERR_INVAL, 500, "", "server_error", "", "bad arguments");
+        cp_tr_server_error(err, CM_ERR_INVAL, "bad arguments");
         return CM_ERR_INVAL;
     }
     if ((rc = cp_tr_chat_chunker_init(&s._ck, client_req, id, created))) {
-        cp_tr_chat_err_set(err, rc, 500, "", "server_error", "", "%s", cm_err_str(rc));
+        cp_tr_server_error(err, rc, cm_err_str(rc));
         return rc;
     }
     s._block = -1;
@@ -1136,26 +910,26 @@ static int emit_thinking(struct cp_tr_chat_claude_stream *st, const char *val, s
 static int on_block_start(struct cp_tr_chat_claude_stream *st, const cJSON *ev, struct cm_buf *out)
 {
     const cJSON *cb = cJSON_GetObjectItemCaseSensitive(ev, "content_block");
-    const char *type = str_member(cb, "type", "");
+    const char *type = cp_tr_str_member(cb, "type", "");
     int64_t block = event_index(ev, -1);
     size_t index = 0;
     int rc;
 
     st->_block = block;
     st->_block_text = false;
-    st->_block_thinking = str_eq(type, "thinking");
-    if (str_eq(type, "text")) {
+    st->_block_thinking = cp_tr_str_eq(type, "thinking");
+    if (cp_tr_str_eq(type, "text")) {
         if ((rc = cp_tr_chat_emit_opener(&st->_ck, out)))
             return rc;
-        return emit_content(st, "content", str_member(cb, "text", ""), out);
+        return emit_content(st, "content", cp_tr_str_member(cb, "text", ""), out);
     }
     if (st->_block_thinking)
-        return emit_thinking(st, str_member(cb, "thinking", ""), out);
-    if (!str_eq(type, "tool_use") || find_call(st, block, &index))
+        return emit_thinking(st, cp_tr_str_member(cb, "thinking", ""), out);
+    if (!cp_tr_str_eq(type, "tool_use") || find_call(st, block, &index))
         return CM_OK; /* server tools, redacted thinking...: nothing for a chat client */
     if ((rc = add_call(st, block, &index)) ||
-        (rc = cp_tr_chat_emit_tool_call(&st->_ck, index, str_member(cb, "id", ""),
-                                        str_member(cb, "name", ""), "", out)))
+        (rc = cp_tr_chat_emit_tool_call(&st->_ck, index, cp_tr_str_member(cb, "id", ""),
+                                        cp_tr_str_member(cb, "name", ""), "", out)))
         return rc;
     st->_content = true;
     if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(cb, "input")) > 0) {
@@ -1173,23 +947,23 @@ static int on_block_start(struct cp_tr_chat_claude_stream *st, const cJSON *ev, 
 static int on_block_delta(struct cp_tr_chat_claude_stream *st, const cJSON *ev, struct cm_buf *out)
 {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
-    const char *type = str_member(d, "type", "");
+    const char *type = cp_tr_str_member(d, "type", "");
     struct cp_tr_chat_claude_call *call;
     size_t index = 0;
 
-    if (str_eq(type, "text_delta"))
-        return emit_content(st, "content", str_member(d, "text", ""), out);
-    if (str_eq(type, "thinking_delta")) {
+    if (cp_tr_str_eq(type, "text_delta"))
+        return emit_content(st, "content", cp_tr_str_member(d, "text", ""), out);
+    if (cp_tr_str_eq(type, "thinking_delta")) {
         int64_t block = event_index(ev, st->_block);
         if (block != st->_block || !st->_block_thinking) { /* a delta without its start */
             st->_block = block;
             st->_block_thinking = true;
             st->_block_text = false;
         }
-        return emit_thinking(st, str_member(d, "thinking", ""), out);
+        return emit_thinking(st, cp_tr_str_member(d, "thinking", ""), out);
     }
-    if (str_eq(type, "input_json_delta")) {
-        const char *pj = str_member(d, "partial_json", "");
+    if (cp_tr_str_eq(type, "input_json_delta")) {
+        const char *pj = cp_tr_str_member(d, "partial_json", "");
         if (!(call = find_call(st, event_index(ev, -1), &index)) || !pj[0])
             return CM_OK;
         call->args_sent = true;
@@ -1217,20 +991,20 @@ static int on_block_stop(struct cp_tr_chat_claude_stream *st, const cJSON *ev, s
 static int stream_dispatch(struct cp_tr_chat_claude_stream *st, const char *t, size_t tl,
                            const cJSON *ev, struct cm_buf *out, struct cp_tr_err *err)
 {
-    if (slice_eq(t, tl, "message_start")) {
+    if (cp_tr_slice_eq(t, tl, "message_start")) {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(ev, "message");
         usage_merge(&st->_counts, cJSON_GetObjectItemCaseSensitive(msg, "usage"));
-        return cp_tr_chat_chunker_set_model(&st->_ck, str_member(msg, "model", NULL));
+        return cp_tr_chat_chunker_set_model(&st->_ck, cp_tr_str_member(msg, "model", NULL));
     }
-    if (slice_eq(t, tl, "content_block_start"))
+    if (cp_tr_slice_eq(t, tl, "content_block_start"))
         return on_block_start(st, ev, out);
-    if (slice_eq(t, tl, "content_block_delta"))
+    if (cp_tr_slice_eq(t, tl, "content_block_delta"))
         return on_block_delta(st, ev, out);
-    if (slice_eq(t, tl, "content_block_stop"))
+    if (cp_tr_slice_eq(t, tl, "content_block_stop"))
         return on_block_stop(st, ev, out);
-    if (slice_eq(t, tl, "message_delta")) {
+    if (cp_tr_slice_eq(t, tl, "message_delta")) {
         const char *sr =
-            str_member(cJSON_GetObjectItemCaseSensitive(ev, "delta"), "stop_reason", NULL);
+            cp_tr_str_member(cJSON_GetObjectItemCaseSensitive(ev, "delta"), "stop_reason", NULL);
         usage_merge(&st->_counts, cJSON_GetObjectItemCaseSensitive(ev, "usage"));
         if (sr) {
             char *s = cm_strdup(sr);
@@ -1241,13 +1015,13 @@ static int stream_dispatch(struct cp_tr_chat_claude_stream *st, const char *t, s
         }
         return CM_OK;
     }
-    if (slice_eq(t, tl, "message_stop")) {
+    if (cp_tr_slice_eq(t, tl, "message_stop")) {
         struct cp_tr_usage u = usage_of(&st->_counts);
         st->_done = true;
         return cp_tr_chat_emit_finish(&st->_ck, finish_reason(st->_stop_reason, st->_ncalls > 0),
                                       &u, out);
     }
-    if (slice_eq(t, tl, "error")) {
+    if (cp_tr_slice_eq(t, tl, "error")) {
         struct cp_tr_err e;
         st->_done = true;
         claude_error(ev, &e);
@@ -1270,7 +1044,7 @@ int cp_tr_chat_claude_stream_event(struct cp_tr_chat_claude_stream *st, const ch
         return CM_ERR_INVAL;
     if (st->_done)
         return CM_OK;
-    rc = cp_tr_chat_parse_event(type, type_len, data, data_len, &ev, &t, &tl, &e);
+    rc = cp_tr_parse_event(type, type_len, data, data_len, &ev, &t, &tl, &e);
     if (rc == CM_ERR_UPSTREAM) {
         st->_done = true;
         return cp_tr_chat_fail(&e, out, err);
@@ -1282,7 +1056,7 @@ int cp_tr_chat_claude_stream_event(struct cp_tr_chat_claude_stream *st, const ch
     }
     rc = stream_dispatch(st, t, tl, ev, out, err);
     if (rc && rc != CM_ERR_UPSTREAM)
-        cp_tr_chat_err_set(err, rc, 500, "", "server_error", "", "%s", cm_err_str(rc));
+        cp_tr_server_error(err, rc, cm_err_str(rc));
     cJSON_Delete(ev);
     return rc;
 }
@@ -1297,7 +1071,7 @@ int cp_tr_chat_claude_stream_finish(struct cp_tr_chat_claude_stream *st, struct 
     if (st->_done)
         return CM_OK;
     st->_done = true;
-    cp_tr_chat_early_eof_error(&e, CP_TR_CLAUDE_EARLY_EOF_MSG);
+    cp_tr_early_eof_error(&e, CP_TR_CLAUDE_EARLY_EOF_MSG);
     return cp_tr_chat_fail(&e, out, err);
 }
 
@@ -1307,37 +1081,22 @@ static int message_to_chat(const cJSON *msg, const struct cp_tr_chat_claude_coun
                            const cJSON *client_req, const char *id, int64_t created, cJSON **out,
                            struct cp_tr_usage *usage_out)
 {
-    const cJSON *cm = cJSON_GetObjectItemCaseSensitive(client_req, "model");
-    const char *model = str_member(msg, "model", "");
-    struct cm_buf text, reasoning;
+    const char *model = cp_tr_str_member(msg, "model", "");
+    struct cp_tr_usage u = usage_of(ru);
     struct cp_tr_chat_answer a;
-    cJSON *calls = NULL, *tc = NULL;
     const cJSON *b;
-    bool have_text = false;
     int rc;
 
-    memset(&a, 0, sizeof(a));
-    cm_buf_init(&text, (size_t)64 << 20);
-    cm_buf_init(&reasoning, (size_t)64 << 20);
-    if ((rc = cm_json_new_array(&calls)))
+    if ((rc = cp_tr_chat_answer_init(&a)))
         goto out;
     cJSON_ArrayForEach(b, cJSON_GetObjectItemCaseSensitive(msg, "content"))
     {
-        const char *type = str_member(b, "type", "");
-        if (str_eq(type, "text")) {
-            have_text = true;
-            if (cm_buf_append_str(&text, str_member(b, "text", ""))) {
-                rc = CM_ERR_NOMEM;
-                goto out;
-            }
-        } else if (str_eq(type, "thinking")) {
-            const char *s = str_member(b, "thinking", "");
-            if (s[0] && ((reasoning.len && cm_buf_append_str(&reasoning, "\n\n")) ||
-                         cm_buf_append_str(&reasoning, s))) {
-                rc = CM_ERR_NOMEM;
-                goto out;
-            }
-        } else if (str_eq(type, "tool_use")) {
+        const char *type = cp_tr_str_member(b, "type", "");
+        if (cp_tr_str_eq(type, "text")) {
+            rc = cp_tr_chat_answer_text(&a, cp_tr_str_member(b, "text", ""));
+        } else if (cp_tr_str_eq(type, "thinking")) {
+            rc = cp_tr_chat_answer_reasoning(&a, cp_tr_str_member(b, "thinking", ""));
+        } else if (cp_tr_str_eq(type, "tool_use")) {
             const cJSON *in = cJSON_GetObjectItemCaseSensitive(b, "input");
             char *args = NULL;
             if (cJSON_IsString(in) && in->valuestring[0])
@@ -1349,34 +1108,24 @@ static int message_to_chat(const cJSON *msg, const struct cp_tr_chat_claude_coun
             if (!rc && !args)
                 rc = CM_ERR_NOMEM;
             if (!rc)
-                rc = cp_tr_chat_tool_call_new(str_member(b, "id", ""), str_member(b, "name", ""),
-                                              args, &tc);
+                rc = cp_tr_chat_answer_tool_call(&a, cp_tr_str_member(b, "id", ""),
+                                                 cp_tr_str_member(b, "name", ""), args);
             cm_free(args);
-            if (rc || (rc = cm_json_adopt(calls, NULL, &tc)))
-                goto out;
         }
+        if (rc)
+            goto out;
     }
     if (!model[0])
-        model = cJSON_IsString(cm) ? cm->valuestring : "";
-    if (have_text) {
-        a.text = text.data ? text.data : "";
-        a.text_len = text.len;
-    }
-    a.reasoning = reasoning.data;
-    a.reasoning_len = reasoning.len;
-    a.tool_calls = calls;
-    a.finish_reason =
-        finish_reason(str_member(msg, "stop_reason", NULL), cJSON_GetArraySize(calls) > 0);
-    a.usage = usage_of(ru);
-    if ((rc = cp_tr_chat_completion_new(id, model, created, &a, out)))
+        model = cp_tr_str_member(client_req, "model", "");
+    if ((rc = cp_tr_chat_completion_new(id, model, created, &a,
+                                        finish_reason(cp_tr_str_member(msg, "stop_reason", NULL),
+                                                      cp_tr_chat_answer_has_calls(&a)),
+                                        &u, out)))
         goto out;
     if (usage_out)
-        *usage_out = a.usage;
+        *usage_out = u;
 out:
-    cJSON_Delete(tc);
-    cJSON_Delete(calls);
-    cm_buf_cleanup(&text);
-    cm_buf_cleanup(&reasoning);
+    cp_tr_chat_answer_cleanup(&a);
     return rc;
 }
 
@@ -1390,14 +1139,14 @@ int cp_tr_chat_claude_from_message(const cJSON *msg, const cJSON *client_req, co
     int rc;
 
     if (!out || !id) {
-        cp_tr_chat_err_set(err, CM_ERR_INVAL, 500, "", "server_error", "", "bad arguments");
+        cp_tr_server_error(err, CM_ERR_INVAL, "bad arguments");
         return CM_ERR_INVAL;
     }
     if (!cJSON_IsObject(msg)) {
-        cp_tr_chat_malformed_error(err, "the message is not a JSON object");
+        cp_tr_malformed_error(err, "the message is not a JSON object");
         return CM_ERR_UPSTREAM;
     }
-    if (str_eq(str_member(msg, "type", ""), "error")) {
+    if (cp_tr_str_eq(cp_tr_str_member(msg, "type", ""), "error")) {
         struct cp_tr_err e;
         claude_error(msg, &e);
         if (err)
@@ -1406,7 +1155,7 @@ int cp_tr_chat_claude_from_message(const cJSON *msg, const cJSON *client_req, co
     }
     usage_merge(&ru, cJSON_GetObjectItemCaseSensitive(msg, "usage"));
     if ((rc = message_to_chat(msg, &ru, client_req, id, created, &res, &u))) {
-        cp_tr_chat_err_set(err, rc, 500, "", "server_error", "", "%s", cm_err_str(rc));
+        cp_tr_server_error(err, rc, cm_err_str(rc));
         return rc;
     }
     *out = res;
@@ -1428,9 +1177,6 @@ struct agg {
     struct agg_block *blocks;
     size_t nblocks;
     struct cp_tr_chat_claude_counts usage;
-    bool done; /* message_stop seen */
-    int rc;    /* why the callback stopped, when it failed */
-    struct cp_tr_err err;
 };
 
 static struct agg_block *agg_find(struct agg *a, int64_t index)
@@ -1474,51 +1220,45 @@ static int agg_block_start(struct agg *a, cJSON *ev)
     nb->index = event_index(ev, (int64_t)a->nblocks - 1);
     nb->block = cb;
     cm_buf_init(&nb->text, (size_t)64 << 20);
-    type = str_member(cb, "type", "");
-    if (str_eq(type, "text"))
-        return cm_buf_append_str(&nb->text, str_member(cb, "text", "")) ? CM_ERR_NOMEM : CM_OK;
-    if (str_eq(type, "thinking"))
-        return cm_buf_append_str(&nb->text, str_member(cb, "thinking", "")) ? CM_ERR_NOMEM : CM_OK;
+    type = cp_tr_str_member(cb, "type", "");
+    if (cp_tr_str_eq(type, "text"))
+        return cm_buf_append_str(&nb->text, cp_tr_str_member(cb, "text", "")) ? CM_ERR_NOMEM
+                                                                              : CM_OK;
+    if (cp_tr_str_eq(type, "thinking"))
+        return cm_buf_append_str(&nb->text, cp_tr_str_member(cb, "thinking", "")) ? CM_ERR_NOMEM
+                                                                                  : CM_OK;
     return CM_OK;
 }
 
 static int agg_block_delta(struct agg *a, const cJSON *ev)
 {
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(ev, "delta");
-    const char *type = str_member(d, "type", "");
+    const char *type = cp_tr_str_member(d, "type", "");
     struct agg_block *b = agg_find(a, event_index(ev, -1));
     const char *piece = NULL;
     int rc;
 
     if (!b)
         return CM_OK;
-    if (str_eq(type, "text_delta"))
-        piece = str_member(d, "text", "");
-    else if (str_eq(type, "thinking_delta"))
-        piece = str_member(d, "thinking", "");
-    else if (str_eq(type, "input_json_delta"))
-        piece = str_member(d, "partial_json", "");
+    if (cp_tr_str_eq(type, "text_delta"))
+        piece = cp_tr_str_member(d, "text", "");
+    else if (cp_tr_str_eq(type, "thinking_delta"))
+        piece = cp_tr_str_member(d, "thinking", "");
+    else if (cp_tr_str_eq(type, "input_json_delta"))
+        piece = cp_tr_str_member(d, "partial_json", "");
     if (!piece)
         return CM_OK;
     rc = cm_buf_append_str(&b->text, piece);
     return rc == CM_ERR_LIMIT ? CM_ERR_LIMIT : rc ? CM_ERR_NOMEM : CM_OK;
 }
 
-static int agg_on_event(void *ud, const struct cm_sse_event *sev)
+/* cp_tr_body_fn of cp_tr_chat_claude_aggregate(). */
+static int agg_on_event(void *ud, const char *t, size_t tl, cJSON *ev, struct cp_tr_err *uerr)
 {
     struct agg *a = ud;
-    cJSON *ev = NULL;
-    const char *t = NULL;
-    size_t tl = 0;
-    int rc;
+    int rc = CM_OK;
 
-    rc = cp_tr_chat_parse_event(sev->type, sev->type_len, sev->data, sev->data_len, &ev, &t, &tl,
-                                &a->err);
-    if (rc) {
-        a->rc = rc;
-        return rc;
-    }
-    if (slice_eq(t, tl, "message_start")) {
+    if (cp_tr_slice_eq(t, tl, "message_start")) {
         cJSON *msg = cJSON_DetachItemFromObjectCaseSensitive(ev, "message");
         if (cJSON_IsObject(msg)) {
             usage_merge(&a->usage, cJSON_GetObjectItemCaseSensitive(msg, "usage"));
@@ -1527,26 +1267,22 @@ static int agg_on_event(void *ud, const struct cm_sse_event *sev)
         } else {
             cJSON_Delete(msg);
         }
-    } else if (slice_eq(t, tl, "content_block_start")) {
+    } else if (cp_tr_slice_eq(t, tl, "content_block_start")) {
         rc = agg_block_start(a, ev);
-    } else if (slice_eq(t, tl, "content_block_delta")) {
+    } else if (cp_tr_slice_eq(t, tl, "content_block_delta")) {
         rc = agg_block_delta(a, ev);
-    } else if (slice_eq(t, tl, "message_delta")) {
+    } else if (cp_tr_slice_eq(t, tl, "message_delta")) {
         const cJSON *sr = cJSON_GetObjectItemCaseSensitive(
             cJSON_GetObjectItemCaseSensitive(ev, "delta"), "stop_reason");
         usage_merge(&a->usage, cJSON_GetObjectItemCaseSensitive(ev, "usage"));
         if (!(rc = agg_msg(a)) && cJSON_IsString(sr))
             rc = cm_json_set_string(a->msg, "stop_reason", sr->valuestring);
-    } else if (slice_eq(t, tl, "message_stop")) {
-        a->done = true;
-        rc = 1; /* stop: the rest is of no interest */
-    } else if (slice_eq(t, tl, "error")) {
-        claude_error(ev, &a->err);
+    } else if (cp_tr_slice_eq(t, tl, "message_stop")) {
+        rc = 1; /* the terminal event */
+    } else if (cp_tr_slice_eq(t, tl, "error")) {
+        claude_error(ev, uerr);
         rc = CM_ERR_UPSTREAM;
     }
-    if (rc && rc != 1)
-        a->rc = rc;
-    cJSON_Delete(ev);
     return rc;
 }
 
@@ -1567,13 +1303,13 @@ static int agg_content(struct agg *a)
         return rc;
     for (i = 0; i < a->nblocks; i++) {
         struct agg_block *b = &a->blocks[i];
-        const char *type = str_member(b->block, "type", "");
+        const char *type = cp_tr_str_member(b->block, "type", "");
         const char *s = b->text.data ? b->text.data : "";
-        if (str_eq(type, "text"))
+        if (cp_tr_str_eq(type, "text"))
             rc = cm_json_set_stringn(b->block, "text", s, b->text.len);
-        else if (str_eq(type, "thinking"))
+        else if (cp_tr_str_eq(type, "thinking"))
             rc = cm_json_set_stringn(b->block, "thinking", s, b->text.len);
-        else if (str_eq(type, "tool_use") && b->text.len)
+        else if (cp_tr_str_eq(type, "tool_use") && b->text.len)
             rc = cm_json_set_stringn(b->block, "input", s, b->text.len);
         if (rc)
             goto out;
@@ -1600,35 +1336,15 @@ int cp_tr_chat_claude_aggregate(const char *sse, size_t len, const cJSON *client
 
     memset(&a, 0, sizeof(a));
     if (!out || !id || (!sse && len)) {
-        cp_tr_chat_err_set(err, CM_ERR_INVAL, 500, "", "server_error", "", "bad arguments");
+        cp_tr_server_error(err, CM_ERR_INVAL, "bad arguments");
         return CM_ERR_INVAL;
     }
-    rc = cp_tr_chat_feed_sse(sse, len, agg_on_event, &a);
-    if (a.done) {
-        rc = CM_OK;
-    } else if (a.rc) {
-        rc = a.rc;
-        if (rc == CM_ERR_UPSTREAM) {
-            if (err)
-                *err = a.err;
-            goto out;
-        }
-    } else if (rc == CM_OK) {
-        cp_tr_chat_early_eof_error(err, CP_TR_CLAUDE_EARLY_EOF_MSG);
-        rc = CM_ERR_TIMEOUT;
+    if ((rc = cp_tr_read_body(sse, len, false, agg_on_event, &a, CP_TR_CLAUDE_EARLY_EOF_MSG,
+                              "upstream answer too large (an event or its block count)", err)))
         goto out;
-    }
-    if (rc) {
-        if (rc == CM_ERR_LIMIT)
-            cp_tr_chat_err_set(err, rc, 502, "", "server_error", "bad_upstream_event",
-                               "upstream answer too large (an event or its block count)");
-        else
-            cp_tr_chat_err_set(err, rc, 500, "", "server_error", "", "%s", cm_err_str(rc));
-        goto out;
-    }
     if ((rc = agg_content(&a)) ||
         (rc = message_to_chat(a.msg, &a.usage, client_req, id, created, &res, &u))) {
-        cp_tr_chat_err_set(err, rc, 500, "", "server_error", "", "%s", cm_err_str(rc));
+        cp_tr_server_error(err, rc, cm_err_str(rc));
         goto out;
     }
     *out = res;

@@ -70,8 +70,6 @@ int cp_tr_chat_codex_request_bytes(const char *body, size_t len, char **out, siz
  */
 int cp_tr_chat_codex_tool_name(const char *name, char *out, size_t out_size);
 
-struct cp_tr_chat_codex_call; /* private: one tool call seen in the stream */
-
 /**
  * Streaming state for one response. Caller-owned; init/cleanup pair; fields are private.
  */
@@ -81,7 +79,7 @@ struct cp_tr_chat_codex_stream {
     bool _completed;               /* response.completed (or incomplete) was handled */
     bool _have_usage;              /* _usage is from the upstream */
     struct cp_tr_usage _usage;
-    struct cp_tr_chat_codex_call *_calls; /* tool calls by chat index (owned) */
+    struct cp_tr_codex_call *_calls; /* tool calls by chat index (owned) */
     size_t _ncalls;
     struct cp_tr_codex_names *_names; /* from the client's tools (owned, may be NULL) */
 };

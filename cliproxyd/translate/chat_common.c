@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chat_common.c - the OpenAI Chat side every chat translator shares (see the header): how a
- * client error is filled, the request checks that do not depend on the upstream, reading
- * upstream event data, and the exact chunk / completion shapes the clients get. Keeping
- * them here is what makes chat_codex.c and chat_claude.c answer clients identically.
+ * chat_common.c - the OpenAI Chat side every chat translator shares (see the header): the
+ * request checks and readers that do not depend on the upstream, and the exact chunk /
+ * completion shapes the clients get. Keeping them here is what makes chat_codex.c and
+ * chat_claude.c read requests and answer clients identically.
  */
 #include "translate/chat_common.h"
 
@@ -12,80 +12,9 @@
 #include "cm/json.h"
 #include "cm/sse.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
-static bool str_eq(const char *s, const char *lit)
-{
-    return s && strcmp(s, lit) == 0;
-}
-
-/* ---- errors ---- */
-
-void cp_tr_chat_err_set(struct cp_tr_err *e, int rc, unsigned status, const char *field,
-                        const char *type, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!e)
-        return;
-    memset(e, 0, sizeof(*e));
-    e->rc = rc;
-    e->status = status;
-    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
-    snprintf(e->type, sizeof(e->type), "%s", type ? type : "");
-    snprintf(e->code, sizeof(e->code), "%s", code ? code : "");
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-}
-
-int cp_tr_chat_err_from_json(struct cp_tr_err *e, int rc, const struct cm_json_err *je)
-{
-    if (rc == CM_ERR_NOMEM) {
-        cp_tr_chat_err_set(e, rc, 500, "", "server_error", "", "out of memory");
-        return rc;
-    }
-    if (rc == CM_ERR_NOTFOUND)
-        rc = CM_ERR_INVAL; /* a missing required field is a bad request to our callers */
-    cp_tr_chat_err_set(e, rc, 400, je->field, "invalid_request_error", "", "%s",
-                       je->msg[0] ? je->msg : "invalid request");
-    return rc;
-}
-
-const char *cp_tr_chat_type_for_status(unsigned status)
-{
-    switch (status) {
-    case 400:
-        return "invalid_request_error";
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 408:
-        return "timeout_error";
-    case 429:
-        return "rate_limit_error";
-    default:
-        return "server_error";
-    }
-}
-
-void cp_tr_chat_malformed_error(struct cp_tr_err *e, const char *what)
-{
-    cp_tr_chat_err_set(e, CM_ERR_UPSTREAM, 502, "", "server_error", "bad_upstream_event",
-                       "upstream sent a malformed event: %s", what);
-}
-
-void cp_tr_chat_early_eof_error(struct cp_tr_err *e, const char *msg)
-{
-    cp_tr_chat_err_set(e, CM_ERR_TIMEOUT, 408, "", "timeout_error", "request_timeout", "%s", msg);
-}
-
-/* ---- request checks ---- */
+/* ---- reading a chat request ---- */
 
 int cp_tr_chat_check_unexpressible(const cJSON *req, const char *upstream, struct cm_json_err *je)
 {
@@ -116,7 +45,7 @@ int cp_tr_chat_check_unexpressible(const cJSON *req, const char *upstream, struc
         const cJSON *m;
         cJSON_ArrayForEach(m, v)
         {
-            if (!cJSON_IsString(m) || !str_eq(m->valuestring, "text")) {
+            if (!cJSON_IsString(m) || !cp_tr_str_eq(m->valuestring, "text")) {
                 cm_json_err_set(je, CM_ERR_INVAL, "modalities", "only 'text' is supported");
                 return CM_ERR_INVAL;
             }
@@ -133,7 +62,8 @@ int cp_tr_chat_check_unexpressible(const cJSON *req, const char *upstream, struc
     return CM_OK;
 }
 
-int cp_tr_chat_content_text(const cJSON *content, struct cm_buf *b, struct cm_json_err *je)
+/* The text of a message content into @p b (see cp_tr_chat_tool_message()). */
+static int content_text(const cJSON *content, struct cm_buf *b, struct cm_json_err *je)
 {
     const cJSON *p;
     size_t i = 0;
@@ -151,11 +81,12 @@ int cp_tr_chat_content_text(const cJSON *content, struct cm_buf *b, struct cm_js
     {
         const char *type = NULL, *text = NULL;
         if ((rc = cm_json_get_string(p, "type", &type, je)) != CM_OK ||
-            (str_eq(type, "text") && (rc = cm_json_get_string(p, "text", &text, je)) != CM_OK)) {
+            (cp_tr_str_eq(type, "text") &&
+             (rc = cm_json_get_string(p, "text", &text, je)) != CM_OK)) {
             cm_json_err_scope(je, "content[%zu]", i);
             return rc;
         }
-        if (!str_eq(type, "text")) {
+        if (!cp_tr_str_eq(type, "text")) {
             cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported content part '%.32s' here",
                             type);
             cm_json_err_scope(je, "content[%zu]", i);
@@ -168,89 +99,243 @@ int cp_tr_chat_content_text(const cJSON *content, struct cm_buf *b, struct cm_js
     return CM_OK;
 }
 
-int cp_tr_chat_image_url(const cJSON *p, const char **url, const char **detail,
-                         struct cm_json_err *je)
+int cp_tr_chat_tool_message(const cJSON *m, const char **call_id, struct cm_buf *b,
+                            struct cm_json_err *je)
+{
+    int rc;
+
+    if ((rc = cm_json_get_string(m, "tool_call_id", call_id, je)))
+        return rc;
+    return content_text(cJSON_GetObjectItemCaseSensitive(m, "content"), b, je);
+}
+
+/* An "image_url" part: a string or {"url", "detail"?} (errors scoped "image_url"). */
+static int image_url_part(const cJSON *p, struct cp_tr_chat_part *out, struct cm_json_err *je)
 {
     const cJSON *iu = cJSON_GetObjectItemCaseSensitive(p, "image_url");
     cJSON *sub = NULL;
     int rc;
 
-    *detail = NULL;
     if (cJSON_IsString(iu)) {
-        *url = iu->valuestring;
+        out->url = iu->valuestring;
         return CM_OK;
     }
     if ((rc = cm_json_get_object(p, "image_url", &sub, je)) != CM_OK)
         return rc;
-    if ((rc = cm_json_get_string(sub, "url", url, je)) != CM_OK ||
-        (rc = cm_json_opt_string(sub, "detail", NULL, detail, je)) != CM_OK)
+    if ((rc = cm_json_get_string(sub, "url", &out->url, je)) != CM_OK ||
+        (rc = cm_json_opt_string(sub, "detail", NULL, &out->detail, je)) != CM_OK)
         cm_json_err_scope(je, "image_url");
     return rc;
 }
 
-int cp_tr_chat_file_part(const cJSON *p, const char **data, const char **file_id,
-                         const char **filename, struct cm_json_err *je)
+/* A "file" part: {"file_data"?, "file_id"?, "filename"?}, one of the first two required. */
+static int file_part(const cJSON *p, struct cp_tr_chat_part *out, struct cm_json_err *je)
 {
     cJSON *sub = NULL;
     int rc;
 
     if ((rc = cm_json_get_object(p, "file", &sub, je)) != CM_OK)
         return rc;
-    if ((rc = cm_json_opt_string(sub, "file_data", NULL, data, je)) != CM_OK ||
-        (rc = cm_json_opt_string(sub, "file_id", NULL, file_id, je)) != CM_OK ||
-        (rc = cm_json_opt_string(sub, "filename", NULL, filename, je)) != CM_OK) {
+    if ((rc = cm_json_opt_string(sub, "file_data", NULL, &out->data, je)) != CM_OK ||
+        (rc = cm_json_opt_string(sub, "file_id", NULL, &out->file_id, je)) != CM_OK ||
+        (rc = cm_json_opt_string(sub, "filename", NULL, &out->filename, je)) != CM_OK) {
         cm_json_err_scope(je, "file");
         return rc;
     }
-    if (!*data && !*file_id) {
+    if (!out->data && !out->file_id) {
         cm_json_err_set(je, CM_ERR_INVAL, "file", "needs file_data or file_id");
         return CM_ERR_INVAL;
     }
     return CM_OK;
 }
 
-/* ---- upstream events ---- */
-
-int cp_tr_chat_parse_event(const char *type, size_t type_len, const char *data, size_t data_len,
-                           cJSON **ev, const char **t, size_t *tlen, struct cp_tr_err *err)
+/* One content part @p p of a message of role @p role into @p out (errors unscoped). */
+static int read_part(const cJSON *p, const char *role, struct cp_tr_chat_part *out,
+                     struct cm_json_err *je)
 {
-    struct cm_json_parse_opts opts = {.max_depth = 128};
-    cJSON *o = NULL;
+    bool user = cp_tr_str_eq(role, "user");
     int rc;
 
-    rc = cm_json_parse(data ? data : "", data_len, &opts, &o, NULL);
-    if (rc == CM_ERR_NOMEM) {
-        cp_tr_chat_err_set(err, rc, 500, "", "server_error", "", "out of memory");
+    memset(out, 0, sizeof(*out));
+    if ((rc = cm_json_get_string(p, "type", &out->type, je)) != CM_OK)
         return rc;
+    if (cp_tr_str_eq(out->type, "text"))
+        return cm_json_get_string(p, "text", &out->text, je);
+    if (cp_tr_str_eq(out->type, "refusal") && cp_tr_str_eq(role, "assistant"))
+        return cm_json_get_string(p, "refusal", &out->text, je);
+    if (cp_tr_str_eq(out->type, "image_url") && user)
+        return image_url_part(p, out, je);
+    if (cp_tr_str_eq(out->type, "file") && user)
+        return file_part(p, out, je);
+    cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported content part '%.32s' for role '%.16s'",
+                    out->type, role);
+    return CM_ERR_INVAL;
+}
+
+int cp_tr_chat_content(const cJSON *content, const char *role, bool optional, int max,
+                       const struct cp_tr_chat_content_ops *ops, void *ud, struct cm_json_err *je)
+{
+    struct cp_tr_chat_part part;
+    const cJSON *p;
+    size_t i = 0;
+    int rc;
+
+    if (!content || cJSON_IsNull(content)) {
+        if (optional)
+            return CM_OK;
+        cm_json_err_set(je, CM_ERR_INVAL, "content", "is required");
+        return CM_ERR_INVAL;
     }
-    if (rc || !cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        cp_tr_chat_malformed_error(err,
-                                   rc ? "data is not valid JSON" : "data is not a JSON object");
-        return CM_ERR_UPSTREAM;
+    if (cJSON_IsString(content))
+        return ops->text(ud, content->valuestring);
+    if (!cJSON_IsArray(content)) {
+        cm_json_err_set(je, CM_ERR_INVAL, "content", "must be a string or an array of parts");
+        return CM_ERR_INVAL;
     }
-    if (!type || !type_len || (type_len == 7 && memcmp(type, "message", 7) == 0)) {
-        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(o, "type");
-        type = cJSON_IsString(dt) ? dt->valuestring : "";
-        type_len = strlen(type);
+    if ((rc = cp_tr_check_cap(content, max, "content", "parts", je)))
+        return rc;
+    cJSON_ArrayForEach(p, content)
+    {
+        if ((rc = read_part(p, role, &part, je)) || (rc = ops->part(ud, &part, je))) {
+            cm_json_err_scope(je, "content[%zu]", i);
+            return rc;
+        }
+        i++;
     }
-    *ev = o;
-    *t = type;
-    *tlen = type_len;
     return CM_OK;
 }
 
-int cp_tr_chat_feed_sse(const char *sse, size_t len,
-                        int (*fn)(void *ud, const struct cm_sse_event *ev), void *ud)
+/* One tool_calls entry @p c: {id, type? ("function"), function: {name, arguments?}}. */
+static int read_tool_call(const cJSON *c, const char **id, const char **name, const char **args,
+                          struct cm_json_err *je)
 {
-    struct cm_sse_parser p;
+    const char *type = NULL;
+    cJSON *fn = NULL;
     int rc;
 
-    cm_sse_parser_init(&p, 0, fn, NULL, ud);
-    rc = cm_sse_parser_feed(&p, sse, len, NULL);
-    if (rc == CM_OK)
-        rc = cm_sse_parser_finish(&p, 0); /* an unterminated last event is a cut stream */
-    cm_sse_parser_cleanup(&p);
+    if ((rc = cm_json_get_string(c, "id", id, je)) ||
+        (rc = cm_json_opt_string(c, "type", "function", &type, je)))
+        return rc;
+    if (!cp_tr_str_eq(type, "function")) {
+        cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported tool call type '%.32s'", type);
+        return CM_ERR_INVAL;
+    }
+    if ((rc = cm_json_get_object(c, "function", &fn, je)))
+        return rc;
+    if ((rc = cm_json_get_string(fn, "name", name, je)) ||
+        (rc = cm_json_opt_string(fn, "arguments", "", args, je)))
+        cm_json_err_scope(je, "function");
+    return rc;
+}
+
+int cp_tr_chat_tool_calls(const cJSON *calls, int max,
+                          int (*fn)(void *ud, const char *id, const char *name, const char *args),
+                          void *ud, struct cm_json_err *je)
+{
+    const cJSON *c;
+    size_t i = 0;
+    int rc;
+
+    if (!cJSON_IsArray(calls)) {
+        cm_json_err_set(je, CM_ERR_INVAL, "tool_calls", "must be an array");
+        return CM_ERR_INVAL;
+    }
+    if ((rc = cp_tr_check_cap(calls, max, "tool_calls", "entries", je)))
+        return rc;
+    cJSON_ArrayForEach(c, calls)
+    {
+        const char *id = NULL, *name = NULL, *args = NULL;
+
+        if ((rc = read_tool_call(c, &id, &name, &args, je))) {
+            cm_json_err_scope(je, "tool_calls[%zu]", i);
+            return rc;
+        }
+        if ((rc = fn(ud, id, name, args)))
+            return rc;
+        i++;
+    }
+    return CM_OK;
+}
+
+int cp_tr_chat_function_tool(const cJSON *t, const char **name, const char **desc, cJSON **params,
+                             bool *strict, struct cm_json_err *je)
+{
+    cJSON *fn = NULL;
+    int rc;
+
+    *desc = NULL;
+    *params = NULL;
+    if ((rc = cm_json_get_object(t, "function", &fn, je)))
+        return rc;
+    if ((rc = cm_json_get_string(fn, "name", name, je)) ||
+        (rc = cm_json_opt_string(fn, "description", NULL, desc, je)) ||
+        (rc = cm_json_opt_object(fn, "parameters", params, je)) ||
+        (strict && (rc = cm_json_opt_bool(fn, "strict", false, strict, je)))) {
+        cm_json_err_scope(je, "function");
+        return rc;
+    }
+    if (!(*name)[0]) {
+        cm_json_err_set(je, CM_ERR_INVAL, "function.name", "must not be empty");
+        return CM_ERR_INVAL;
+    }
+    return CM_OK;
+}
+
+/* ---- JSON shapes shared by chunks and completions ---- */
+
+/* Sets @p parent."usage" to the OpenAI usage object of @p u. */
+static int put_usage(cJSON *parent, const struct cp_tr_usage *u)
+{
+    cJSON *us = NULL, *d = NULL;
+    int rc;
+
+    if ((rc = cm_json_new_object(&us)))
+        return rc;
+    if ((rc = cm_json_set_int64(us, "prompt_tokens", u->input)) ||
+        (rc = cm_json_set_int64(us, "completion_tokens", u->output)) ||
+        (rc = cm_json_set_int64(us, "total_tokens", u->total)) || (rc = cm_json_new_object(&d)) ||
+        (rc = cm_json_set_int64(d, "cached_tokens", u->cached)))
+        goto out;
+    rc = cm_json_adopt(us, "prompt_tokens_details", &d);
+    if (rc || (rc = cm_json_new_object(&d)) ||
+        (rc = cm_json_set_int64(d, "reasoning_tokens", u->reasoning)))
+        goto out;
+    rc = cm_json_adopt(us, "completion_tokens_details", &d);
+    if (rc)
+        goto out;
+    rc = cm_json_adopt(parent, "usage", &us);
+out:
+    cJSON_Delete(d);
+    cJSON_Delete(us);
+    return rc;
+}
+
+/*
+ * A new tool call {"index"? (@p index >= 0), "id"?, "type":"function" (with the id),
+ * "function":{"name"?, "arguments" (NULL = "")}} in *@p out; NULL @p id / @p name are
+ * omitted.
+ */
+static int tool_call_new(int64_t index, const char *id, const char *name, const char *args,
+                         cJSON **out)
+{
+    cJSON *tc = NULL, *fn = NULL;
+    int rc;
+
+    if ((rc = cm_json_new_object(&tc)) ||
+        (index >= 0 && (rc = cm_json_set_int64(tc, "index", index))) ||
+        (id && (rc = cm_json_set_string(tc, "id", id))) ||
+        (id && (rc = cm_json_set_string(tc, "type", "function"))) ||
+        (rc = cm_json_new_object(&fn)) || (name && (rc = cm_json_set_string(fn, "name", name))) ||
+        (rc = cm_json_set_string(fn, "arguments", args ? args : "")))
+        goto out;
+    rc = cm_json_adopt(tc, "function", &fn);
+    if (rc)
+        goto out;
+    *out = tc;
+    tc = NULL;
+out:
+    cJSON_Delete(fn);
+    cJSON_Delete(tc);
     return rc;
 }
 
@@ -388,18 +473,11 @@ int cp_tr_chat_emit_opener(struct cp_tr_chat_chunker *ck, struct cm_buf *out)
 int cp_tr_chat_emit_tool_call(struct cp_tr_chat_chunker *ck, size_t index, const char *id,
                               const char *name, const char *args, struct cm_buf *out)
 {
-    cJSON *c = NULL, *d = NULL, *arr = NULL, *tc = NULL, *fn = NULL;
+    cJSON *c = NULL, *d = NULL, *arr = NULL, *tc = NULL;
     int rc;
 
     if ((rc = chunk_new(ck, false, &c, &d)) || (rc = cm_json_new_array(&arr)) ||
-        (rc = cm_json_new_object(&tc)) || (rc = cm_json_set_int64(tc, "index", (int64_t)index)) ||
-        (id && (rc = cm_json_set_string(tc, "id", id))) ||
-        (id && (rc = cm_json_set_string(tc, "type", "function"))) ||
-        (rc = cm_json_new_object(&fn)) || (name && (rc = cm_json_set_string(fn, "name", name))) ||
-        (rc = cm_json_set_string(fn, "arguments", args ? args : "")))
-        goto out;
-    rc = cm_json_adopt(tc, "function", &fn);
-    if (rc)
+        (rc = tool_call_new((int64_t)index, id, name, args, &tc)))
         goto out;
     rc = cm_json_adopt(arr, NULL, &tc);
     if (rc)
@@ -410,8 +488,6 @@ int cp_tr_chat_emit_tool_call(struct cp_tr_chat_chunker *ck, size_t index, const
     rc = emit(ck, c, out);
     c = NULL;
 out:
-    cJSON_Delete(fn);
-    cJSON_Delete(tc);
     cJSON_Delete(arr);
     cJSON_Delete(c);
     return rc;
@@ -437,7 +513,7 @@ int cp_tr_chat_emit_finish(struct cp_tr_chat_chunker *ck, const char *finish_rea
     if (ck->_include_usage) {
         if ((rc = chunk_new(ck, true, &c, &d)))
             return rc;
-        if ((rc = cp_tr_chat_put_usage(c, u ? u : &zero))) {
+        if ((rc = put_usage(c, u ? u : &zero))) {
             cJSON_Delete(c);
             return rc;
         }
@@ -473,7 +549,7 @@ int cp_tr_chat_fail(const struct cp_tr_err *e, struct cm_buf *out, struct cp_tr_
     int rc = cp_tr_chat_emit_error(e, out);
 
     if (rc) {
-        cp_tr_chat_err_set(err, rc, 500, "", "server_error", "", "%s", cm_err_str(rc));
+        cp_tr_server_error(err, rc, cm_err_str(rc));
         return rc;
     }
     if (err)
@@ -481,57 +557,61 @@ int cp_tr_chat_fail(const struct cp_tr_err *e, struct cm_buf *out, struct cp_tr_
     return e->rc;
 }
 
-/* ---- completions ---- */
+/* ---- chat.completion objects ---- */
 
-int cp_tr_chat_put_usage(cJSON *parent, const struct cp_tr_usage *u)
+int cp_tr_chat_answer_init(struct cp_tr_chat_answer *a)
 {
-    cJSON *us = NULL, *d = NULL;
-    int rc;
-
-    if ((rc = cm_json_new_object(&us)))
-        return rc;
-    if ((rc = cm_json_set_int64(us, "prompt_tokens", u->input)) ||
-        (rc = cm_json_set_int64(us, "completion_tokens", u->output)) ||
-        (rc = cm_json_set_int64(us, "total_tokens", u->total)) || (rc = cm_json_new_object(&d)) ||
-        (rc = cm_json_set_int64(d, "cached_tokens", u->cached)))
-        goto out;
-    rc = cm_json_adopt(us, "prompt_tokens_details", &d);
-    if (rc || (rc = cm_json_new_object(&d)) ||
-        (rc = cm_json_set_int64(d, "reasoning_tokens", u->reasoning)))
-        goto out;
-    rc = cm_json_adopt(us, "completion_tokens_details", &d);
-    if (rc)
-        goto out;
-    rc = cm_json_adopt(parent, "usage", &us);
-out:
-    cJSON_Delete(d);
-    cJSON_Delete(us);
-    return rc;
+    memset(a, 0, sizeof(*a));
+    cm_buf_init(&a->_text, (size_t)64 << 20);
+    cm_buf_init(&a->_reasoning, (size_t)64 << 20);
+    return cm_json_new_array(&a->_calls);
 }
 
-int cp_tr_chat_tool_call_new(const char *id, const char *name, const char *args, cJSON **out)
+void cp_tr_chat_answer_cleanup(struct cp_tr_chat_answer *a)
 {
-    cJSON *tc = NULL, *fn = NULL;
+    if (!a)
+        return;
+    cm_buf_cleanup(&a->_text);
+    cm_buf_cleanup(&a->_reasoning);
+    cJSON_Delete(a->_calls);
+    a->_calls = NULL;
+}
+
+int cp_tr_chat_answer_text(struct cp_tr_chat_answer *a, const char *s)
+{
+    a->_have_text = true;
+    return cm_buf_append_str(&a->_text, s) ? CM_ERR_NOMEM : CM_OK;
+}
+
+int cp_tr_chat_answer_reasoning(struct cp_tr_chat_answer *a, const char *s)
+{
+    if (!s[0])
+        return CM_OK;
+    if ((a->_reasoning.len && cm_buf_append_str(&a->_reasoning, "\n\n")) ||
+        cm_buf_append_str(&a->_reasoning, s))
+        return CM_ERR_NOMEM;
+    return CM_OK;
+}
+
+int cp_tr_chat_answer_tool_call(struct cp_tr_chat_answer *a, const char *id, const char *name,
+                                const char *args)
+{
+    cJSON *tc = NULL;
     int rc;
 
-    if ((rc = cm_json_new_object(&tc)) || (rc = cm_json_set_string(tc, "id", id)) ||
-        (rc = cm_json_set_string(tc, "type", "function")) || (rc = cm_json_new_object(&fn)) ||
-        (rc = cm_json_set_string(fn, "name", name)) ||
-        (rc = cm_json_set_string(fn, "arguments", args)))
-        goto out;
-    rc = cm_json_adopt(tc, "function", &fn);
-    if (rc)
-        goto out;
-    *out = tc;
-    tc = NULL;
-out:
-    cJSON_Delete(fn);
-    cJSON_Delete(tc);
-    return rc;
+    if ((rc = tool_call_new(-1, id, name, args, &tc)))
+        return rc;
+    return cm_json_adopt(a->_calls, NULL, &tc);
+}
+
+bool cp_tr_chat_answer_has_calls(const struct cp_tr_chat_answer *a)
+{
+    return cJSON_GetArraySize(a->_calls) > 0;
 }
 
 int cp_tr_chat_completion_new(const char *id, const char *model, int64_t created,
-                              const struct cp_tr_chat_answer *a, cJSON **out)
+                              const struct cp_tr_chat_answer *a, const char *finish_reason,
+                              const struct cp_tr_usage *usage, cJSON **out)
 {
     cJSON *c = NULL, *choices = NULL, *ch = NULL, *msg = NULL;
     int rc;
@@ -542,21 +622,22 @@ int cp_tr_chat_completion_new(const char *id, const char *model, int64_t created
         (rc = cm_json_set_string(c, "model", model)) || (rc = cm_json_new_array(&choices)) ||
         (rc = cm_json_new_object(&ch)) || (rc = cm_json_set_int64(ch, "index", 0)) ||
         (rc = cm_json_new_object(&msg)) || (rc = cm_json_set_string(msg, "role", "assistant")) ||
-        (rc = a->text ? cm_json_set_stringn(msg, "content", a->text, a->text_len)
-                      : cm_json_set_null(msg, "content")) ||
-        (a->reasoning && a->reasoning_len &&
-         (rc = cm_json_set_stringn(msg, "reasoning_content", a->reasoning, a->reasoning_len))) ||
-        (cJSON_GetArraySize(a->tool_calls) > 0 &&
-         (rc = cm_json_set_item(msg, "tool_calls", cJSON_Duplicate(a->tool_calls, 1)))))
+        (rc = a->_have_text ? cm_json_set_stringn(msg, "content",
+                                                  a->_text.data ? a->_text.data : "", a->_text.len)
+                            : cm_json_set_null(msg, "content")) ||
+        (a->_reasoning.len && (rc = cm_json_set_stringn(msg, "reasoning_content",
+                                                        a->_reasoning.data, a->_reasoning.len))) ||
+        (cp_tr_chat_answer_has_calls(a) &&
+         (rc = cm_json_set_item(msg, "tool_calls", cJSON_Duplicate(a->_calls, 1)))))
         goto out;
     rc = cm_json_adopt(ch, "message", &msg);
-    if (rc || (rc = cm_json_set_string(ch, "finish_reason", a->finish_reason)))
+    if (rc || (rc = cm_json_set_string(ch, "finish_reason", finish_reason)))
         goto out;
     rc = cm_json_adopt(choices, NULL, &ch);
     if (rc)
         goto out;
     rc = cm_json_adopt(c, "choices", &choices);
-    if (rc || (rc = cp_tr_chat_put_usage(c, &a->usage)))
+    if (rc || (rc = put_usage(c, usage)))
         goto out;
     *out = c;
     c = NULL;

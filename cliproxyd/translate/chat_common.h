@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * chat_common.h - the OpenAI Chat Completions side shared by every chat translator
- * (chat_codex.c, chat_claude.c): client errors, request checks that do not depend on the
- * upstream, reading upstream SSE event data, writing chat.completion.chunk events (spec
- * cliproxyapi.md 5.3: chunk shape, finish chunk, optional usage chunk, "data: [DONE]", the
- * mid-stream "data: {"error":{...}}" event) and building one chat.completion object.
- * Pure: no I/O, no clock. Nothing here knows an upstream format.
+ * (chat_codex.c, chat_claude.c): reading the parts of a chat request that do not depend on
+ * the upstream (checks, message content, tool calls, function tools), writing
+ * chat.completion.chunk events (spec cliproxyapi.md 5.3: chunk shape, finish chunk,
+ * optional usage chunk, "data: [DONE]", the mid-stream "data: {"error":{...}}" event) and
+ * building one chat.completion object. Pure: no I/O, no clock. Nothing here knows an
+ * upstream format; the format-neutral helpers are in tr_common.h.
  */
 #ifndef CP_TRANSLATE_CHAT_COMMON_H
 #define CP_TRANSLATE_CHAT_COMMON_H
 
 #include "cm/buf.h"
+#include "translate/tr_common.h"
 #include "translate/translate.h"
 
 #include <cjson/cJSON.h>
@@ -19,37 +21,8 @@
 #include <stdint.h>
 
 struct cm_json_err;
-struct cm_sse_event;
 
-/* ---- errors ---- */
-
-/**
- * Fills @p e (no-op if NULL): clears it, then rc, status, field, type, code (NULL = "") and
- * msg = printf(@p fmt, ...), each cut to its array.
- */
-void cp_tr_chat_err_set(struct cp_tr_err *e, int rc, unsigned status, const char *field,
-                        const char *type, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-
-/**
- * A request-side failure found through cm_json (@p je) into @p e: CM_ERR_NOMEM -> 500
- * "server_error"; anything else -> 400 "invalid_request_error" naming je->field, with
- * CM_ERR_NOTFOUND (a missing required field) reported as CM_ERR_INVAL. Returns the rc
- * stored in @p e (the one the caller should return).
- */
-int cp_tr_chat_err_from_json(struct cp_tr_err *e, int rc, const struct cm_json_err *je);
-
-/** OpenAI error "type" for an HTTP @p status (400 invalid_request_error, ... else server_error). */
-const char *cp_tr_chat_type_for_status(unsigned status);
-
-/** @p e = 502 "server_error" / "bad_upstream_event": "upstream sent a malformed event: <what>". */
-void cp_tr_chat_malformed_error(struct cp_tr_err *e, const char *what);
-
-/** @p e = the upstream closed early: CM_ERR_TIMEOUT, 408, "timeout_error", "request_timeout", @p
- * msg. */
-void cp_tr_chat_early_eof_error(struct cp_tr_err *e, const char *msg);
-
-/* ---- request checks ---- */
+/* ---- reading a chat request ---- */
 
 /**
  * Refuses the chat fields whose meaning no non-OpenAI upstream can express unless they hold
@@ -60,49 +33,63 @@ void cp_tr_chat_early_eof_error(struct cp_tr_err *e, const char *msg);
 int cp_tr_chat_check_unexpressible(const cJSON *req, const char *upstream, struct cm_json_err *je);
 
 /**
- * Appends the text of a message content to @p b: a string, an array of {"type":"text"}
- * parts (joined without separator), or nothing for absent/null. Any other part type or
- * shape is CM_ERR_INVAL naming "content" / "content[i].type"; CM_ERR_NOMEM, CM_ERR_LIMIT
- * (from @p b, reported as CM_ERR_NOMEM).
+ * Reads a "tool" role message @p m: *@p call_id = its tool_call_id (borrowed), then the
+ * text of its content appended to @p b: a string, an array of {"type":"text"} parts
+ * (joined without separator), or nothing for absent/null. CM_ERR_NOTFOUND / CM_ERR_INVAL
+ * naming "tool_call_id", "content" or "content[i].type" (any other part type or shape);
+ * CM_ERR_NOMEM (also for CM_ERR_LIMIT from @p b).
  */
-int cp_tr_chat_content_text(const cJSON *content, struct cm_buf *b, struct cm_json_err *je);
+int cp_tr_chat_tool_message(const cJSON *m, const char **call_id, struct cm_buf *b,
+                            struct cm_json_err *je);
+
+/** One content part of a chat message, as cp_tr_chat_content() read it (all borrowed). */
+struct cp_tr_chat_part {
+    const char *type;     /* "text", "refusal", "image_url" or "file" */
+    const char *text;     /* "text": its text; "refusal": its refusal */
+    const char *url;      /* "image_url": the URL */
+    const char *detail;   /* "image_url": image_url.detail, or NULL */
+    const char *data;     /* "file": file.file_data, or NULL */
+    const char *file_id;  /* "file": file.file_id, or NULL (data or file_id is set) */
+    const char *filename; /* "file": file.filename, or NULL */
+};
+
+/** What cp_tr_chat_content() hands a translator (@p ud is the caller's). */
+struct cp_tr_chat_content_ops {
+    int (*text)(void *ud, const char *s); /* the content is the string @p s */
+    int (*part)(void *ud, const struct cp_tr_chat_part *p, struct cm_json_err *je);
+};
 
 /**
- * Reads an "image_url" part @p p: "image_url" is a string or {"url", "detail"?}. *@p url and
- * *@p detail (NULL when absent) are borrowed from @p p. CM_OK or CM_ERR_INVAL / CM_ERR_NOTFOUND
- * naming "image_url[.url|.detail]".
+ * Walks the "content" @p content of a message of role @p role: absent or null is CM_OK
+ * when @p optional, else CM_ERR_INVAL ("content" "is required"); a string goes to
+ * ops->text; an array (at most @p max parts, else CM_ERR_LIMIT) has each part read and
+ * handed to ops->part in order, errors scoped "content[i]"; anything else is CM_ERR_INVAL.
+ * Parts: "text" {text}; "refusal" {refusal} for role "assistant"; "image_url" (a string or
+ * {url, detail?}) and "file" ({file_data?, file_id?, filename?}, file_data or file_id
+ * required) for role "user"; any other is CM_ERR_INVAL naming "type". Callback codes are
+ * returned (a part's scoped too).
  */
-int cp_tr_chat_image_url(const cJSON *p, const char **url, const char **detail,
-                         struct cm_json_err *je);
+int cp_tr_chat_content(const cJSON *content, const char *role, bool optional, int max,
+                       const struct cp_tr_chat_content_ops *ops, void *ud, struct cm_json_err *je);
 
 /**
- * Reads a "file" part @p p: "file" is an object with optional strings file_data, file_id,
- * filename (borrowed, NULL when absent); one of file_data / file_id is required.
- * CM_OK or CM_ERR_INVAL / CM_ERR_NOTFOUND naming "file[...]".
+ * Walks an assistant message's "tool_calls" @p calls, an array of at most @p max entries
+ * (else CM_ERR_INVAL / CM_ERR_LIMIT naming "tool_calls"): each {id, type? ("function"
+ * only), function: {name, arguments? (default "")}} is read (errors scoped "tool_calls[i]")
+ * and handed to @p fn (@p ud; strings borrowed), whose non-zero code is returned as is.
  */
-int cp_tr_chat_file_part(const cJSON *p, const char **data, const char **file_id,
-                         const char **filename, struct cm_json_err *je);
-
-/* ---- upstream events ---- */
-
-/**
- * Parses an upstream SSE event: @p data (@p data_len bytes, any nesting up to 128) must be a
- * JSON object, else @p err = cp_tr_chat_malformed_error() and CM_ERR_UPSTREAM. The event's
- * type is @p type / @p type_len unless that is empty or "message", then data's "type"
- * member ("" when none). On CM_OK *@p ev is a new tree (cJSON_Delete()) and *@p t / *@p tlen
- * borrow from @p type or from *@p ev. CM_ERR_NOMEM (500 in @p err).
- */
-int cp_tr_chat_parse_event(const char *type, size_t type_len, const char *data, size_t data_len,
-                           cJSON **ev, const char **t, size_t *tlen, struct cp_tr_err *err);
+int cp_tr_chat_tool_calls(const cJSON *calls, int max,
+                          int (*fn)(void *ud, const char *id, const char *name, const char *args),
+                          void *ud, struct cm_json_err *je);
 
 /**
- * Feeds the whole SSE body @p sse (@p len bytes) through a cm_sse parser calling @p fn (@p ud)
- * per event, then ends it without dispatching an unterminated last event (a cut stream)
- * unless the callback stopped the feed. Returns the feed's code: CM_OK, the callback's
- * non-zero value, CM_ERR_LIMIT (an event over CM_SSE_MAX_EVENT_DEFAULT) or CM_ERR_NOMEM.
+ * Reads the "function" object of a tools[] entry @p t: *@p name (must not be empty:
+ * "function.name"), *@p desc and *@p params (NULL when absent) and, when @p strict is not
+ * NULL, "strict" (default false). All borrowed. CM_OK or CM_ERR_INVAL / CM_ERR_NOTFOUND
+ * naming the field ("function", "function.<member>").
  */
-int cp_tr_chat_feed_sse(const char *sse, size_t len,
-                        int (*fn)(void *ud, const struct cm_sse_event *ev), void *ud);
+int cp_tr_chat_function_tool(const cJSON *t, const char **name, const char **desc, cJSON **params,
+                             bool *strict, struct cm_json_err *je);
 
 /* ---- writing chat.completion.chunk events ---- */
 
@@ -182,34 +169,47 @@ int cp_tr_chat_fail(const struct cp_tr_err *e, struct cm_buf *out, struct cp_tr_
 /* ---- chat.completion objects ---- */
 
 /**
- * Sets @p parent."usage" to the OpenAI usage object of @p u: prompt_tokens,
- * completion_tokens, total_tokens, prompt_tokens_details.cached_tokens,
- * completion_tokens_details.reasoning_tokens. CM_ERR_NOMEM.
+ * The assistant answer a translator gathers for one chat.completion. Caller-owned;
+ * init/cleanup pair; fields are private.
  */
-int cp_tr_chat_put_usage(cJSON *parent, const struct cp_tr_usage *u);
-
-/** A new {"id","type":"function","function":{"name","arguments"}} in *@p out. CM_ERR_NOMEM. */
-int cp_tr_chat_tool_call_new(const char *id, const char *name, const char *args, cJSON **out);
-
-/** The assistant answer gathered by a translator, for cp_tr_chat_completion_new(). */
 struct cp_tr_chat_answer {
-    const char *text; /* message content (@p text_len bytes); NULL -> "content": null */
-    size_t text_len;
-    const char *reasoning; /* reasoning_content, omitted when NULL or empty */
-    size_t reasoning_len;
-    cJSON *tool_calls;         /* array of cp_tr_chat_tool_call_new() objects; borrowed;
-                                  omitted when NULL or empty */
-    const char *finish_reason; /* "stop", "length", "tool_calls", ... */
-    struct cp_tr_usage usage;
+    struct cm_buf _text;      /* message content */
+    struct cm_buf _reasoning; /* reasoning_content */
+    bool _have_text;          /* some content was given (even ""): "content" is not null */
+    cJSON *_calls;            /* tool_calls (owned) */
 };
+
+/** Prepares @p a, empty. CM_OK or CM_ERR_NOMEM; either way cleanup is safe. */
+int cp_tr_chat_answer_init(struct cp_tr_chat_answer *a);
+
+/** Frees what @p a owns. Safe on a zeroed struct and twice. */
+void cp_tr_chat_answer_cleanup(struct cp_tr_chat_answer *a);
+
+/** Appends @p s to the content, which is then not null (even for ""). CM_ERR_NOMEM. */
+int cp_tr_chat_answer_text(struct cp_tr_chat_answer *a, const char *s);
+
+/**
+ * Appends @p s to reasoning_content, after a blank line when some came before; "" is a
+ * no-op. CM_ERR_NOMEM.
+ */
+int cp_tr_chat_answer_reasoning(struct cp_tr_chat_answer *a, const char *s);
+
+/** Adds the tool call {"id","type":"function","function":{"name","arguments"}}. CM_ERR_NOMEM. */
+int cp_tr_chat_answer_tool_call(struct cp_tr_chat_answer *a, const char *id, const char *name,
+                                const char *args);
+
+/** True once a tool call was added to @p a. */
+bool cp_tr_chat_answer_has_calls(const struct cp_tr_chat_answer *a);
 
 /**
  * Builds {"id","object":"chat.completion","created","model","choices":[{"index":0,
- * "message":{"role":"assistant","content","reasoning_content"?,"tool_calls"?},
- * "finish_reason"}],"usage"} into *@p out (caller frees with cJSON_Delete()).
- * @p a->tool_calls is copied, the caller keeps it. CM_ERR_NOMEM, CM_ERR_INVAL (embedded NUL).
+ * "message":{"role":"assistant","content" (null when no text was given),
+ * "reasoning_content"? (omitted when empty),"tool_calls"? (omitted when none)},
+ * "finish_reason"}],"usage" (OpenAI shape of @p usage)} from @p a (unchanged) into *@p out
+ * (caller frees with cJSON_Delete()). CM_ERR_NOMEM, CM_ERR_INVAL (embedded NUL).
  */
 int cp_tr_chat_completion_new(const char *id, const char *model, int64_t created,
-                              const struct cp_tr_chat_answer *a, cJSON **out);
+                              const struct cp_tr_chat_answer *a, const char *finish_reason,
+                              const struct cp_tr_usage *usage, cJSON **out);
 
 #endif

@@ -1,74 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * codex_common.c - what the Codex translators share (see the header): error filling, tool
- * names, the effort table, upstream event parsing and the non-stream collector. Moved here
- * from chat_codex.c when messages_codex.c needed the same logic; behaviour unchanged.
+ * codex_common.c - what the Codex translators share (see the header): tool names, the
+ * effort table, upstream usage and errors, the client-neutral half of the stream and the
+ * non-stream collector. Moved here from chat_codex.c and messages_codex.c, which had the
+ * same logic twice; behaviour unchanged.
  */
 #include "translate/codex_common.h"
 
 #include "cm/alloc.h"
 #include "cm/err.h"
 #include "cm/json.h"
-#include "cm/sse.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static bool str_eq(const char *s, const char *lit)
-{
-    return s && strcmp(s, lit) == 0;
-}
-
-static bool slice_eq(const char *p, size_t n, const char *lit)
-{
-    size_t l = strlen(lit);
-    return p && n == l && memcmp(p, lit, l) == 0;
-}
-
-/* ---- errors ---- */
-
-void cp_tr_codex_err_set(struct cp_tr_err *e, int rc, unsigned status, const char *field,
-                         const char *type, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!e)
-        return;
-    memset(e, 0, sizeof(*e));
-    e->rc = rc;
-    e->status = status;
-    snprintf(e->field, sizeof(e->field), "%s", field ? field : "");
-    snprintf(e->type, sizeof(e->type), "%s", type ? type : "");
-    snprintf(e->code, sizeof(e->code), "%s", code ? code : "");
-    va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
-    va_end(ap);
-}
-
-void cp_tr_codex_err_from_json(struct cp_tr_err *e, int rc, const struct cm_json_err *je)
-{
-    if (rc == CM_ERR_NOMEM) {
-        cp_tr_codex_err_set(e, rc, 500, "", "server_error", "", "out of memory");
-        return;
-    }
-    if (rc == CM_ERR_NOTFOUND)
-        rc = CM_ERR_INVAL; /* a missing required field is a bad request to our callers */
-    cp_tr_codex_err_set(e, rc, 400, je ? je->field : "", "invalid_request_error", "", "%s",
-                        je && je->msg[0] ? je->msg : "invalid request");
-}
-
-void cp_tr_codex_early_eof_error(struct cp_tr_err *e)
-{
-    cp_tr_codex_err_set(e, CM_ERR_TIMEOUT, 408, "", "timeout_error", "request_timeout", "%s",
-                        CP_TR_CODEX_EARLY_EOF_MSG);
-}
-
-static void malformed_error(struct cp_tr_err *e, const char *what)
-{
-    cp_tr_codex_err_set(e, CM_ERR_UPSTREAM, 502, "", "server_error", "bad_upstream_event",
-                        "upstream sent a malformed event: %s", what);
-}
 
 /* ---- tool names ---- */
 
@@ -171,7 +115,12 @@ static bool names_taken(const struct cp_tr_codex_names *m, const char *shrt)
     return false;
 }
 
-int cp_tr_codex_names_add(struct cp_tr_codex_names **mp, const char *orig)
+/*
+ * Declares the client tool @p orig in *@p mp (created on first use): its Codex name is
+ * cp_tr_codex_tool_name(@p orig), made unique with a "_<n>" tail; twice is a no-op. On
+ * error *@p mp stays valid. CM_OK, CM_ERR_INVAL (NULL) or CM_ERR_NOMEM.
+ */
+static int names_add(struct cp_tr_codex_names **mp, const char *orig)
 {
     struct cp_tr_codex_names *m;
     struct cp_tr_codex_name *e;
@@ -219,6 +168,44 @@ void cp_tr_codex_names_upstream(const struct cp_tr_codex_names *m, const char *n
         (void)cp_tr_codex_tool_name(name, out, CP_TR_CODEX_NAME_MAX + 1);
 }
 
+int cp_tr_codex_names_build(const cJSON *tools, const char *(*name_of)(const cJSON *tool),
+                            struct cp_tr_codex_names **out)
+{
+    struct cp_tr_codex_names *m = NULL;
+    const cJSON *t;
+    int rc = CM_OK;
+
+    if (!cJSON_IsArray(tools)) {
+        *out = NULL;
+        return CM_OK;
+    }
+    cJSON_ArrayForEach(t, tools)
+    {
+        const char *name = name_of(t);
+        if (name && (rc = names_add(&m, name)))
+            goto out;
+    }
+    *out = m;
+    m = NULL;
+out:
+    cp_tr_codex_names_free(m);
+    return rc;
+}
+
+int cp_tr_codex_tool_choice(cJSON *body, const struct cp_tr_codex_names *m, const char *name)
+{
+    char shrt[CP_TR_CODEX_NAME_MAX + 1];
+    cJSON *o = NULL;
+    int rc;
+
+    cp_tr_codex_names_upstream(m, name, shrt);
+    if ((rc = cp_tr_typed_new("function", &o)) || (rc = cm_json_set_string(o, "name", shrt))) {
+        cJSON_Delete(o);
+        return rc;
+    }
+    return cm_json_adopt(body, "tool_choice", &o);
+}
+
 /* ---- 5.1: model suffix and reasoning effort ---- */
 
 const char *cp_tr_codex_effort_for_budget(int64_t budget)
@@ -245,11 +232,11 @@ const char *cp_tr_codex_effort(const char *v, size_t n)
     size_t i;
 
     for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-        if (slice_eq(v, n, levels[i]))
+        if (cp_tr_slice_eq(v, n, levels[i]))
             return levels[i];
-    if (slice_eq(v, n, "max"))
+    if (cp_tr_slice_eq(v, n, "max"))
         return "xhigh"; /* Codex's top level */
-    if (slice_eq(v, n, "auto") || slice_eq(v, n, "-1"))
+    if (cp_tr_slice_eq(v, n, "auto") || cp_tr_slice_eq(v, n, "-1"))
         return "medium"; /* Codex has no dynamic level: the default */
     if (!v || n == 0 || n > 12)
         return NULL;
@@ -261,47 +248,24 @@ const char *cp_tr_codex_effort(const char *v, size_t n)
     return cp_tr_codex_effort_for_budget(budget);
 }
 
+/* cp_tr_split_model() suffix check: *(const char **)@p ud = the effort @p v names. */
+static bool effort_suffix(const char *v, size_t n, void *ud)
+{
+    const char **effort = ud;
+
+    *effort = cp_tr_codex_effort(v, n);
+    return *effort != NULL;
+}
+
 /* Declared in translate.h (shared by the chat, responses and messages translators). */
 int cp_tr_codex_split_model(const char *model, char **base, const char **effort,
                             struct cm_json_err *je)
 {
-    size_t len = strlen(model);
-    const char *open;
-    char *b;
-
     *effort = NULL;
-    if (len && model[len - 1] == ')' && (open = strrchr(model, '(')) != NULL) {
-        size_t blen = (size_t)(open - model);
-        const char *inner = open + 1;
-        size_t ilen = len - blen - 2;
-        if (!blen) {
-            cm_json_err_set(je, CM_ERR_INVAL, "model", "must name a model before '('");
-            return CM_ERR_INVAL;
-        }
-        if (!(*effort = cp_tr_codex_effort(inner, ilen))) {
-            cm_json_err_set(je, CM_ERR_INVAL, "model",
-                            "has an unknown reasoning suffix (use a level or a token budget)");
-            return CM_ERR_INVAL;
-        }
-        len = blen;
-    }
-    if (!len) {
-        cm_json_err_set(je, CM_ERR_INVAL, "model", "must not be empty");
-        return CM_ERR_INVAL;
-    }
-    if (!(b = cm_strndup(model, len)))
-        return CM_ERR_NOMEM;
-    *base = b;
-    return CM_OK;
+    return cp_tr_split_model(model, effort_suffix, effort, base, NULL, je);
 }
 
 /* ---- upstream events ---- */
-
-const char *cp_tr_codex_str_member(const cJSON *o, const char *name, const char *def)
-{
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, name);
-    return cJSON_IsString(s) ? s->valuestring : def;
-}
 
 static int64_t opt_count(const cJSON *obj, const char *name)
 {
@@ -358,33 +322,18 @@ static unsigned upstream_status(const cJSON *e)
         if (!cJSON_IsString(s))
             continue;
         for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-            if (str_eq(s->valuestring, map[i].name))
+            if (cp_tr_str_eq(s->valuestring, map[i].name))
                 return map[i].status;
     }
     return 502;
 }
 
-static const char *type_for_status(unsigned status)
-{
-    switch (status) {
-    case 400:
-        return "invalid_request_error";
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 408:
-        return "timeout_error";
-    case 429:
-        return "rate_limit_error";
-    default:
-        return "server_error";
-    }
-}
-
-void cp_tr_codex_upstream_error(const cJSON *ev, bool failed, struct cp_tr_err *e)
+/*
+ * The error of a response.failed (@p failed true) or "error" event @p ev into @p e (rc
+ * CM_ERR_UPSTREAM): status from error.status_code|status, else by type/code (3.1(e)),
+ * default 502; OpenAI type (the upstream's, else by status), code and message.
+ */
+static void upstream_error(const cJSON *ev, bool failed, struct cp_tr_err *e)
 {
     const cJSON *eo = NULL, *t, *c, *m;
     unsigned status;
@@ -400,42 +349,128 @@ void cp_tr_codex_upstream_error(const cJSON *ev, bool failed, struct cp_tr_err *
     t = cJSON_GetObjectItemCaseSensitive(eo, "type");
     c = cJSON_GetObjectItemCaseSensitive(eo, "code");
     m = cJSON_GetObjectItemCaseSensitive(eo, "message");
-    cp_tr_codex_err_set(e, CM_ERR_UPSTREAM, status, "",
-                        cJSON_IsString(t) && !str_eq(t->valuestring, "error")
-                            ? t->valuestring
-                            : type_for_status(status),
-                        cJSON_IsString(c) ? c->valuestring : "", "%s",
-                        cJSON_IsString(m) && m->valuestring[0]
-                            ? m->valuestring
-                            : (failed ? "upstream response failed" : "upstream error"));
+    cp_tr_err_set(e, CM_ERR_UPSTREAM, status, "",
+                  cJSON_IsString(t) && !cp_tr_str_eq(t->valuestring, "error")
+                      ? t->valuestring
+                      : cp_tr_type_for_status(status),
+                  cJSON_IsString(c) ? c->valuestring : "", "%s",
+                  cJSON_IsString(m) && m->valuestring[0]
+                      ? m->valuestring
+                      : (failed ? "upstream response failed" : "upstream error"));
 }
 
-int cp_tr_codex_parse_event(const char *type, size_t type_len, const char *data, size_t data_len,
-                            cJSON **ev, const char **t, size_t *tlen, struct cp_tr_err *err)
+/* ---- the stream, whatever the client format ---- */
+
+struct cp_tr_codex_call *cp_tr_codex_call_find(struct cp_tr_codex_call *calls, size_t n,
+                                               const cJSON *ev, size_t *index)
 {
-    struct cm_json_parse_opts opts = {.max_depth = 128};
-    cJSON *o = NULL;
+    const cJSON *iid = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
+    int64_t oi = -1;
+    size_t i;
+
+    if (!cJSON_IsString(iid))
+        iid = cJSON_GetObjectItemCaseSensitive(item, "id");
+    (void)cm_json_opt_int64(ev, "output_index", 0, CM_JSON_INT_MAX, -1, &oi, NULL);
+    for (i = 0; i < n; i++) {
+        struct cp_tr_codex_call *c = &calls[i];
+        if ((cJSON_IsString(iid) && c->item_id && strcmp(c->item_id, iid->valuestring) == 0) ||
+            (!cJSON_IsString(iid) && oi >= 0 && c->output_index == oi)) {
+            *index = i;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+int cp_tr_codex_call_add(struct cp_tr_codex_call **calls, size_t *n, size_t max, const cJSON *ev,
+                         const cJSON *item, size_t *index)
+{
+    const cJSON *iid = cJSON_GetObjectItemCaseSensitive(item, "id");
+    struct cp_tr_codex_call *v;
+    int64_t oi = -1;
+
+    if (*n >= max)
+        return CM_ERR_LIMIT;
+    if (!(v = cm_realloc(*calls, (*n + 1) * sizeof(*v))))
+        return CM_ERR_NOMEM;
+    *calls = v;
+    (void)cm_json_opt_int64(ev, "output_index", 0, CM_JSON_INT_MAX, -1, &oi, NULL);
+    memset(&v[*n], 0, sizeof(*v));
+    v[*n].output_index = oi;
+    if (cJSON_IsString(iid) && !(v[*n].item_id = cm_strdup(iid->valuestring)))
+        return CM_ERR_NOMEM;
+    *index = (*n)++;
+    return CM_OK;
+}
+
+void cp_tr_codex_calls_free(struct cp_tr_codex_call *calls, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        cm_free(calls[i].item_id);
+    cm_free(calls);
+}
+
+int cp_tr_codex_stream_event(const struct cp_tr_codex_stream_ops *ops, void *st, bool *done,
+                             const char *type, size_t type_len, const char *data, size_t data_len,
+                             struct cm_buf *out, struct cp_tr_err *err)
+{
+    struct cp_tr_err e;
+    cJSON *ev = NULL;
+    const char *t = NULL;
+    size_t tl = 0;
     int rc;
 
-    rc = cm_json_parse(data ? data : "", data_len, &opts, &o, NULL);
-    if (rc == CM_ERR_NOMEM) {
-        cp_tr_codex_err_set(err, rc, 500, "", "server_error", "", "out of memory");
+    if (*done || cp_tr_slice_eq(data, data_len, "[DONE]"))
+        return CM_OK;
+    rc = cp_tr_parse_event(type, type_len, data, data_len, &ev, &t, &tl, &e);
+    if (rc == CM_ERR_UPSTREAM) {
+        *done = true;
+        if ((rc = ops->emit_error(&e, out)) == CM_OK)
+            rc = CM_ERR_UPSTREAM;
+        if (err)
+            *err = e;
         return rc;
     }
-    if (rc || !cJSON_IsObject(o)) {
-        cJSON_Delete(o);
-        malformed_error(err, rc ? "data is not valid JSON" : "data is not a JSON object");
-        return CM_ERR_UPSTREAM;
+    if (rc) {
+        if (err)
+            *err = e;
+        return rc;
     }
-    if (!type || !type_len || slice_eq(type, type_len, "message")) {
-        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(o, "type");
-        type = cJSON_IsString(dt) ? dt->valuestring : "";
-        type_len = strlen(type);
+    if (cp_tr_slice_eq(t, tl, "response.failed") || cp_tr_slice_eq(t, tl, "error")) {
+        *done = true;
+        upstream_error(ev, cp_tr_slice_eq(t, tl, "response.failed"), &e);
+        if ((rc = ops->emit_error(&e, out)) == CM_OK) {
+            if (err)
+                *err = e;
+            rc = CM_ERR_UPSTREAM;
+        }
+    } else {
+        rc = ops->dispatch(st, t, tl, ev, out);
     }
-    *ev = o;
-    *t = type;
-    *tlen = type_len;
-    return CM_OK;
+    if (rc && rc != CM_ERR_UPSTREAM)
+        cp_tr_server_error(err, rc, cm_err_str(rc));
+    cJSON_Delete(ev);
+    return rc;
+}
+
+int cp_tr_codex_stream_finish(const struct cp_tr_codex_stream_ops *ops, bool *done,
+                              struct cm_buf *out, struct cp_tr_err *err)
+{
+    struct cp_tr_err e;
+    int rc;
+
+    if (*done)
+        return CM_OK;
+    *done = true;
+    cp_tr_early_eof_error(&e, CP_TR_CODEX_EARLY_EOF_MSG);
+    if ((rc = ops->emit_error(&e, out)))
+        return rc;
+    if (err)
+        *err = e;
+    return CM_ERR_TIMEOUT;
 }
 
 /* ---- non-stream collection ---- */
@@ -452,77 +487,57 @@ struct agg {
     bool incomplete; /* it was response.incomplete */
     int64_t created; /* response.created_at seen */
     char *model;     /* response.model seen */
-    struct cp_tr_err err;
-    int rc;
 };
 
-static int agg_on_event(void *ud, const struct cm_sse_event *sev)
+/* cp_tr_body_fn of collect(). */
+static int agg_on_event(void *ud, const char *t, size_t tl, cJSON *ev, struct cp_tr_err *uerr)
 {
     struct agg *a = ud;
-    cJSON *ev = NULL;
-    const char *t = NULL;
-    size_t tl = 0;
-    int rc;
 
-    if (slice_eq(sev->data, sev->data_len, "[DONE]"))
-        return CM_OK;
-    rc = cp_tr_codex_parse_event(sev->type, sev->type_len, sev->data, sev->data_len, &ev, &t, &tl,
-                                 &a->err);
-    if (rc) {
-        a->rc = rc;
-        return rc;
-    }
-    if (slice_eq(t, tl, "response.created") || slice_eq(t, tl, "response.in_progress")) {
+    if (cp_tr_slice_eq(t, tl, "response.created") ||
+        cp_tr_slice_eq(t, tl, "response.in_progress")) {
         const cJSON *resp = cJSON_GetObjectItemCaseSensitive(ev, "response");
-        const char *model = cp_tr_codex_str_member(resp, "model", NULL);
+        const char *model = cp_tr_str_member(resp, "model", NULL);
         (void)cm_json_opt_int64(resp, "created_at", 1, CM_JSON_INT_MAX, a->created, &a->created,
                                 NULL);
         if (model && model[0]) {
             char *m = cm_strdup(model);
-            if (!m) {
-                rc = CM_ERR_NOMEM;
-                goto out;
-            }
+            if (!m)
+                return CM_ERR_NOMEM;
             cm_free(a->model);
             a->model = m;
         }
-    } else if (slice_eq(t, tl, "response.output_item.done")) {
+    } else if (cp_tr_slice_eq(t, tl, "response.output_item.done")) {
         cJSON *item = cJSON_DetachItemFromObjectCaseSensitive(ev, "item");
         struct agg_item *v;
         int64_t oi = (int64_t)a->nitems;
         if (!cJSON_IsObject(item)) {
             cJSON_Delete(item);
-            goto out;
+            return CM_OK;
         }
         (void)cm_json_opt_int64(ev, "output_index", 0, CM_JSON_INT_MAX, oi, &oi, NULL);
         if (a->nitems >= CP_TR_CODEX_MAX_ITEMS ||
             !(v = cm_realloc(a->items, (a->nitems + 1) * sizeof(*v)))) {
             cJSON_Delete(item);
-            rc = a->nitems >= CP_TR_CODEX_MAX_ITEMS ? CM_ERR_LIMIT : CM_ERR_NOMEM;
-            goto out;
+            return a->nitems >= CP_TR_CODEX_MAX_ITEMS ? CM_ERR_LIMIT : CM_ERR_NOMEM;
         }
         a->items = v;
         v[a->nitems].index = oi;
         v[a->nitems].item = item;
         a->nitems++;
-    } else if (slice_eq(t, tl, "response.completed") || slice_eq(t, tl, "response.incomplete")) {
+    } else if (cp_tr_slice_eq(t, tl, "response.completed") ||
+               cp_tr_slice_eq(t, tl, "response.incomplete")) {
         cJSON *resp = cJSON_DetachItemFromObjectCaseSensitive(ev, "response");
-        if (!resp && !(resp = cJSON_CreateObject())) {
-            rc = CM_ERR_NOMEM;
-            goto out;
-        }
+        if (!resp && !(resp = cJSON_CreateObject()))
+            return CM_ERR_NOMEM;
         a->final = resp;
-        a->incomplete = slice_eq(t, tl, "response.incomplete");
-        rc = 1; /* stop: the rest is of no interest */
-    } else if (slice_eq(t, tl, "response.failed") || slice_eq(t, tl, "error")) {
-        cp_tr_codex_upstream_error(ev, slice_eq(t, tl, "response.failed"), &a->err);
-        rc = CM_ERR_UPSTREAM;
+        a->incomplete = cp_tr_slice_eq(t, tl, "response.incomplete");
+        return 1; /* the terminal event */
+    } else if (cp_tr_slice_eq(t, tl, "response.failed") || cp_tr_slice_eq(t, tl, "error")) {
+        upstream_error(ev, cp_tr_slice_eq(t, tl, "response.failed"), uerr);
+        return CM_ERR_UPSTREAM;
     }
-out:
-    if (rc && rc != 1 && !a->rc)
-        a->rc = rc;
-    cJSON_Delete(ev);
-    return rc;
+    return CM_OK;
 }
 
 /* response.output (or the collected items, sorted by output_index, when it is empty). */
@@ -556,10 +571,13 @@ static int agg_output(struct agg *a, cJSON **out)
     return CM_OK;
 }
 
-int cp_tr_codex_collect(const char *sse, size_t len, int64_t created,
-                        struct cp_tr_codex_result *res, struct cp_tr_err *err)
+/*
+ * Reads the whole body into @p res (see cp_tr_codex_aggregate() for what it holds and the
+ * errors). On failure @p res needs no cleanup (it is zeroed) and @p err is filled.
+ */
+static int collect(const char *sse, size_t len, int64_t created, struct cp_tr_codex_result *res,
+                   struct cp_tr_err *err)
 {
-    struct cm_sse_parser p;
     struct agg a;
     cJSON *rebuilt = NULL;
     size_t i;
@@ -567,47 +585,26 @@ int cp_tr_codex_collect(const char *sse, size_t len, int64_t created,
 
     memset(&a, 0, sizeof(a));
     if (!res || (!sse && len)) {
-        cp_tr_codex_err_set(err, CM_ERR_INVAL, 500, "", "server_error", "", "bad arguments");
+        cp_tr_server_error(err, CM_ERR_INVAL, "bad arguments");
         return CM_ERR_INVAL;
     }
     memset(res, 0, sizeof(*res));
     a.created = created;
-    cm_sse_parser_init(&p, 0, agg_on_event, NULL, &a);
-    rc = cm_sse_parser_feed(&p, sse, len, NULL);
-    if (rc == CM_OK && !a.final)
-        rc = cm_sse_parser_finish(&p, 0); /* an unterminated last event is a cut stream */
-    cm_sse_parser_cleanup(&p);
-    if (a.final) {
-        rc = CM_OK;
-    } else if (a.rc) {
-        rc = a.rc;
-        if (rc == CM_ERR_UPSTREAM) {
-            if (err)
-                *err = a.err;
-            goto out;
-        }
-    } else if (rc == CM_OK) {
-        cp_tr_codex_early_eof_error(err);
-        rc = CM_ERR_TIMEOUT;
+    if ((rc = cp_tr_read_body(sse, len, true, agg_on_event, &a, CP_TR_CODEX_EARLY_EOF_MSG,
+                              "upstream sent an oversized event", err)))
+        goto out;
+    if ((rc = agg_output(&a, &rebuilt))) {
+        cp_tr_server_error(err, rc, cm_err_str(rc));
         goto out;
     }
-    if (!rc && (rc = agg_output(&a, &rebuilt)) == CM_OK) {
-        res->response = a.final;
-        res->_rebuilt = rebuilt;
-        res->output = rebuilt ? rebuilt : cJSON_GetObjectItemCaseSensitive(a.final, "output");
-        res->incomplete = a.incomplete;
-        res->created = a.created;
-        res->model = a.model;
-        a.final = NULL;
-        a.model = NULL;
-    }
-    if (rc) {
-        if (rc == CM_ERR_LIMIT)
-            cp_tr_codex_err_set(err, rc, 502, "", "server_error", "bad_upstream_event",
-                                "upstream sent an oversized event");
-        else
-            cp_tr_codex_err_set(err, rc, 500, "", "server_error", "", "%s", cm_err_str(rc));
-    }
+    res->response = a.final;
+    res->_rebuilt = rebuilt;
+    res->output = rebuilt ? rebuilt : cJSON_GetObjectItemCaseSensitive(a.final, "output");
+    res->incomplete = a.incomplete;
+    res->created = a.created;
+    res->model = a.model;
+    a.final = NULL;
+    a.model = NULL;
 out:
     for (i = 0; i < a.nitems; i++)
         cJSON_Delete(a.items[i].item);
@@ -617,7 +614,8 @@ out:
     return rc;
 }
 
-void cp_tr_codex_result_cleanup(struct cp_tr_codex_result *res)
+/* Frees what @p res owns (not the struct). Safe on a zeroed struct and twice. */
+static void result_cleanup(struct cp_tr_codex_result *res)
 {
     if (!res)
         return;
@@ -625,4 +623,35 @@ void cp_tr_codex_result_cleanup(struct cp_tr_codex_result *res)
     cJSON_Delete(res->_rebuilt);
     cm_free(res->model);
     memset(res, 0, sizeof(*res));
+}
+
+int cp_tr_codex_aggregate(const char *sse, size_t len, int64_t created, const cJSON *tools,
+                          const char *(*name_of)(const cJSON *tool), cp_tr_codex_build_fn build,
+                          void *ud, cJSON **out, struct cp_tr_usage *usage, struct cp_tr_err *err)
+{
+    struct cp_tr_codex_names *names = NULL;
+    struct cp_tr_codex_result r;
+    struct cp_tr_usage u;
+    cJSON *res = NULL;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    if (!out || (!sse && len)) {
+        cp_tr_server_error(err, CM_ERR_INVAL, "bad arguments");
+        return CM_ERR_INVAL;
+    }
+    if ((rc = collect(sse, len, created, &r, err)))
+        goto out;
+    if ((rc = cp_tr_codex_names_build(tools, name_of, &names)) ||
+        (rc = build(&r, names, ud, &res, &u))) {
+        cp_tr_server_error(err, rc, cm_err_str(rc));
+        goto out;
+    }
+    *out = res;
+    if (usage)
+        *usage = u;
+out:
+    result_cleanup(&r);
+    cp_tr_codex_names_free(names);
+    return rc;
 }

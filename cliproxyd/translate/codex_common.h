@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * codex_common.h - pieces every "<client> on Codex" translator shares (chat_codex.c,
- * messages_codex.c): filling struct cp_tr_err, tool-name shortening and the map back,
- * the model suffix / budget -> reasoning.effort table (spec cliproxyapi.md 5.1), parsing one
- * upstream SSE event, its usage and its in-stream error (3.1(d), 3.1(e)), and collecting a
- * whole Codex SSE body for the non-stream paths. Pure: no I/O, no clock, no globals; each
- * object belongs to one caller at a time. Not a public interface outside translate/.
+ * messages_codex.c): tool-name shortening and the map back, the model suffix / budget ->
+ * reasoning.effort table (spec cliproxyapi.md 5.1), an upstream event's usage and its
+ * in-stream error (3.1(d), 3.1(e)), the client-neutral half of the stream (event framing,
+ * errors, function-call bookkeeping) and collecting a whole Codex SSE body for the
+ * non-stream paths. Pure: no I/O, no clock, no globals; each object belongs to one caller
+ * at a time. Not a public interface outside translate/.
  */
 #ifndef CP_TRANSLATE_CODEX_COMMON_H
 #define CP_TRANSLATE_CODEX_COMMON_H
 
+#include "cm/buf.h"
+#include "translate/tr_common.h"
 #include "translate/translate.h"
 
 #include <cjson/cJSON.h>
@@ -25,29 +28,6 @@
     "stream error: stream disconnected before completion: stream closed before "                   \
     "response.completed"
 
-struct cm_json_err;
-
-/* ---- errors ---- */
-
-/**
- * Fills @p e (no-op when NULL): rc, status, field, type, code ("" for NULL) and the message
- * printf(@p fmt, ...); strings are cut to their buffers.
- */
-void cp_tr_codex_err_set(struct cp_tr_err *e, int rc, unsigned status, const char *field,
-                         const char *type, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-
-/**
- * A request-side failure found through cm_json into @p e: CM_ERR_NOMEM -> 500
- * "server_error"; anything else -> 400 "invalid_request_error" naming @p je's field
- * (CM_ERR_NOTFOUND, a missing required field, is reported as CM_ERR_INVAL).
- */
-void cp_tr_codex_err_from_json(struct cp_tr_err *e, int rc, const struct cm_json_err *je);
-
-/** The 408 of an upstream stream that ended before its terminal event (CP_TR_CODEX_EARLY_EOF_MSG):
- *  rc CM_ERR_TIMEOUT, type "timeout_error", code "request_timeout". */
-void cp_tr_codex_early_eof_error(struct cp_tr_err *e);
-
 /* ---- tool names: Codex allows 64 bytes; longer ones are shortened and mapped back ---- */
 
 /**
@@ -59,14 +39,6 @@ void cp_tr_codex_early_eof_error(struct cp_tr_err *e);
 int cp_tr_codex_tool_name(const char *name, char *out, size_t out_size);
 
 struct cp_tr_codex_names; /* opaque: the declared tools of one request, short <-> original */
-
-/**
- * Declares the client tool @p orig in *@p m (created on first use; a NULL map is empty).
- * Its Codex name is cp_tr_codex_tool_name(@p orig), made unique among the names declared
- * before it with a "_<n>" tail; declaring a name twice is a no-op. On error *@p m stays
- * valid (the caller still frees it). Returns CM_OK, CM_ERR_INVAL (NULL) or CM_ERR_NOMEM.
- */
-int cp_tr_codex_names_add(struct cp_tr_codex_names **m, const char *orig);
 
 /** The Codex name of declared tool @p orig (borrowed from @p m), or NULL if not declared. */
 const char *cp_tr_codex_names_short(const struct cp_tr_codex_names *m, const char *orig);
@@ -80,6 +52,23 @@ void cp_tr_codex_names_upstream(const struct cp_tr_codex_names *m, const char *n
 
 /** Frees @p m (NULL is a no-op). */
 void cp_tr_codex_names_free(struct cp_tr_codex_names *m);
+
+/**
+ * Sets @p body."tool_choice" to {"type":"function","name"} forcing the client's tool
+ * @p name (its Codex name, cp_tr_codex_names_upstream()). CM_ERR_NOMEM.
+ */
+int cp_tr_codex_tool_choice(cJSON *body, const struct cp_tr_codex_names *m, const char *name);
+
+/**
+ * The map of the client tools in the request's "tools" @p tools (anything but an array:
+ * none): @p name_of gives an entry's client name, or NULL to skip it (not a function tool,
+ * or malformed: the request translator reports those). In order, each name gets the Codex
+ * name cp_tr_codex_tool_name(name), made unique among the earlier ones with a "_<n>" tail;
+ * a repeated name keeps its first one. *@p out is the map (cp_tr_codex_names_free()), NULL
+ * when no name was declared. CM_OK or CM_ERR_NOMEM (then *@p out is untouched).
+ */
+int cp_tr_codex_names_build(const cJSON *tools, const char *(*name_of)(const cJSON *tool),
+                            struct cp_tr_codex_names **out);
 
 /* ---- 5.1: reasoning effort ---- */
 
@@ -97,35 +86,77 @@ const char *cp_tr_codex_effort_for_budget(int64_t budget);
 
 /* ---- upstream events ---- */
 
-/** String member @p name of @p o, or @p def when absent or not a string (borrowed). */
-const char *cp_tr_codex_str_member(const cJSON *o, const char *name, const char *def);
-
-/**
- * Parses one upstream event's data (@p data_len bytes, need not be NUL-terminated) into a
- * new object *@p ev (caller frees with cJSON_Delete()); its type is @p type when given and
- * not "message", else data.type; *@p t / *@p tlen borrow it (from @p type or from *@p ev).
- * Returns CM_OK; CM_ERR_UPSTREAM (status 502, code "bad_upstream_event") when the data is
- * not a JSON object; CM_ERR_NOMEM (500). @p err (may be NULL) only on failure.
- */
-int cp_tr_codex_parse_event(const char *type, size_t type_len, const char *data, size_t data_len,
-                            cJSON **ev, const char **t, size_t *tlen, struct cp_tr_err *err);
-
 /** response.usage of terminal response @p resp into @p u; false (and @p u untouched) if none. */
 bool cp_tr_codex_parse_usage(const cJSON *resp, struct cp_tr_usage *u);
 
+/* ---- the stream, whatever the client format ---- */
+
+/** One function call seen in a Codex stream (chat_codex.c / messages_codex.c bookkeeping). */
+struct cp_tr_codex_call {
+    char *item_id;        /* the upstream item id ("fc_..."), may be NULL (owned) */
+    int64_t output_index; /* the upstream output_index, -1 if unknown */
+    bool args_sent;       /* some arguments went to the client */
+    bool closed;          /* its client-side block was stopped (messages_codex.c) */
+};
+
 /**
- * The error of a response.failed (@p failed true) or "error" event @p ev into @p e (rc
- * CM_ERR_UPSTREAM): status from error.status_code|status, else by type/code (3.1(e)),
- * default 502; OpenAI type (the upstream's, else by status), code and message.
+ * The call event @p ev is about among @p calls[0..@p n): by item_id (else item.id), or by
+ * output_index when the event names no item. The entry (with its position in *@p index),
+ * or NULL.
  */
-void cp_tr_codex_upstream_error(const cJSON *ev, bool failed, struct cp_tr_err *e);
+struct cp_tr_codex_call *cp_tr_codex_call_find(struct cp_tr_codex_call *calls, size_t n,
+                                               const cJSON *ev, size_t *index);
+
+/**
+ * Appends the call of function_call @p item (item.id; the output_index of event @p ev) to
+ * the array *@p calls of *@p n entries; *@p index = its position. CM_OK, CM_ERR_LIMIT
+ * (already @p max calls) or CM_ERR_NOMEM (*@p calls stays valid, *@p n unchanged).
+ */
+int cp_tr_codex_call_add(struct cp_tr_codex_call **calls, size_t *n, size_t max, const cJSON *ev,
+                         const cJSON *item, size_t *index);
+
+/** Frees @p calls and what its @p n entries own. */
+void cp_tr_codex_calls_free(struct cp_tr_codex_call *calls, size_t n);
+
+/** How one Codex stream translator speaks to its client (see cp_tr_codex_stream_event()). */
+struct cp_tr_codex_stream_ops {
+    /* Appends the client's error event for @p e. CM_OK, CM_ERR_NOMEM, CM_ERR_LIMIT. */
+    int (*emit_error)(const struct cp_tr_err *e, struct cm_buf *out);
+    /*
+     * Handles event @p ev of type @p t (@p tl bytes), neither response.failed nor error, for
+     * stream @p st: appends what the client gets to @p out. CM_OK or a cm_err code.
+     */
+    int (*dispatch)(void *st, const char *t, size_t tl, const cJSON *ev, struct cm_buf *out);
+};
+
+/**
+ * One upstream SSE event of a Codex stream (@p type / @p data as the translators'
+ * *_stream_event() take them), the same for every client format: CM_OK and nothing once
+ * *@p done or for the data "[DONE]". Data that is not a JSON object, response.failed and
+ * error set *@p done, append ops->emit_error() of the failure (malformed: 502; else the
+ * upstream's error as spec 3.1(e) maps it: status from error.status_code|status, else by
+ * type/code, default 502; OpenAI type (the upstream's, else by status), code, message)
+ * and return CM_ERR_UPSTREAM with @p err filled; if that
+ * append fails its code is returned (@p err: the malformed-data failure, or a 500). Other
+ * events go to ops->dispatch(@p st): CM_OK, or its code with a 500 in @p err.
+ * CM_ERR_NOMEM (500) when parsing runs out of memory. @p err may be NULL.
+ */
+int cp_tr_codex_stream_event(const struct cp_tr_codex_stream_ops *ops, void *st, bool *done,
+                             const char *type, size_t type_len, const char *data, size_t data_len,
+                             struct cm_buf *out, struct cp_tr_err *err);
+
+/**
+ * The end of a Codex stream: CM_OK once *@p done; else sets *@p done, appends
+ * ops->emit_error() of the early end (CM_ERR_TIMEOUT, 408, CP_TR_CODEX_EARLY_EOF_MSG) and
+ * returns CM_ERR_TIMEOUT with that in @p err (may be NULL). CM_ERR_LIMIT / CM_ERR_NOMEM
+ * when the append fails (@p err untouched).
+ */
+int cp_tr_codex_stream_finish(const struct cp_tr_codex_stream_ops *ops, bool *done,
+                              struct cm_buf *out, struct cp_tr_err *err);
 
 /* ---- non-stream: a whole Codex SSE body ---- */
 
-/**
- * What a complete Codex SSE body said. Caller-owned; filled by cp_tr_codex_collect(),
- * freed by cp_tr_codex_result_cleanup().
- */
+/** What a complete Codex SSE body said, as cp_tr_codex_aggregate() hands it to its build step. */
 struct cp_tr_codex_result {
     cJSON *response; /* the terminal event's "response" object (owned; {} when absent) */
     cJSON *output;   /* the output items (borrowed from response, or from _rebuilt) */
@@ -138,20 +169,31 @@ struct cp_tr_codex_result {
 };
 
 /**
- * Reads the whole Codex SSE body @p sse (@p len bytes) up to its terminal event
- * (response.completed or response.incomplete) into @p res. When the terminal response has
- * no or an empty "output", the items of the response.output_item.done events are used, in
- * output_index order (spec 3.1(d)). @p created is the fallback for res->created.
- * Returns CM_OK; CM_ERR_UPSTREAM for response.failed / error / malformed events (mapped
- * status in @p err); CM_ERR_TIMEOUT (408, CP_TR_CODEX_EARLY_EOF_MSG) when the body ends
- * before the terminal event; CM_ERR_LIMIT (502) for an oversized event or more than
- * CP_TR_CODEX_MAX_ITEMS items; CM_ERR_INVAL for NULL arguments; CM_ERR_NOMEM. On failure
- * @p res needs no cleanup (it is zeroed) and @p err (may be NULL) is filled.
+ * Builds a client's answer for cp_tr_codex_aggregate(): from the collected body @p r and
+ * the client's tool names @p names (may be NULL), both borrowed for the call, with the
+ * caller's @p ud, a new tree in *@p out and its usage in *@p usage. CM_OK or a cm_err code.
  */
-int cp_tr_codex_collect(const char *sse, size_t len, int64_t created,
-                        struct cp_tr_codex_result *res, struct cp_tr_err *err);
+typedef int (*cp_tr_codex_build_fn)(const struct cp_tr_codex_result *r,
+                                    const struct cp_tr_codex_names *names, void *ud, cJSON **out,
+                                    struct cp_tr_usage *usage);
 
-/** Frees what @p res owns (not the struct). Safe on a zeroed struct and twice. */
-void cp_tr_codex_result_cleanup(struct cp_tr_codex_result *res);
+/**
+ * The non-stream path of a Codex translator: reads the whole Codex SSE body @p sse
+ * (@p len bytes) up to its terminal event (response.completed or response.incomplete);
+ * when the terminal response has no or an empty "output", the items of the
+ * response.output_item.done events are used, in output_index order (spec 3.1(d));
+ * @p created is the fallback for the result's created. Then the tool-name map of @p tools
+ * (cp_tr_codex_names_build() with @p name_of) and the result go to @p build (@p ud).
+ * On CM_OK *@p out is the built tree (caller frees with cJSON_Delete()) and *@p usage (may
+ * be NULL) its usage. Errors (@p err, may be NULL, filled): CM_ERR_UPSTREAM for
+ * response.failed / error (mapped as for the stream) / malformed events (502);
+ * CM_ERR_TIMEOUT (408, CP_TR_CODEX_EARLY_EOF_MSG) when the body ends before the terminal
+ * event; CM_ERR_LIMIT (502) for an oversized event or more than CP_TR_CODEX_MAX_ITEMS
+ * items; CM_ERR_INVAL (500) for a NULL @p out or a NULL @p sse with a length; CM_ERR_NOMEM
+ * and a failed map or build: 500.
+ */
+int cp_tr_codex_aggregate(const char *sse, size_t len, int64_t created, const cJSON *tools,
+                          const char *(*name_of)(const cJSON *tool), cp_tr_codex_build_fn build,
+                          void *ud, cJSON **out, struct cp_tr_usage *usage, struct cp_tr_err *err);
 
 #endif

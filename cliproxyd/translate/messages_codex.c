@@ -6,11 +6,11 @@
  * cliproxyapi.md 5.1 and 5.4 "Claude -> Codex" plus the executor body rules of 3.1(d).
  * Response: a state machine fed one Codex SSE event at a time writes Anthropic events
  * (5.4 "Codex -> Claude SSE", framed "event: <type>\ndata: <json>\n\n" as 5.6 says); an
- * aggregator turns a whole SSE body into one Anthropic message. Event parsing, usage,
- * upstream error mapping, tool-name shortening and the non-stream collector come from
- * codex_common.c, shared with the chat translator. Invariant of the stream: at most one
- * content block is open, blocks get consecutive indices, and nothing follows a terminal
- * event or an error event.
+ * aggregator turns a whole SSE body into one Anthropic message. Event framing and
+ * upstream failures, usage, tool-name shortening, call bookkeeping and the non-stream
+ * collector come from codex_common.c, shared with the chat translator; the format-neutral
+ * helpers from tr_common.c. Invariant of the stream: at most one content block is open,
+ * blocks get consecutive indices, and nothing follows a terminal event or an error event.
  */
 #include "translate/messages_codex.h"
 
@@ -26,17 +26,6 @@
 
 /* ---- small helpers ---- */
 
-static bool str_eq(const char *s, const char *lit)
-{
-    return s && strcmp(s, lit) == 0;
-}
-
-static bool slice_eq(const char *p, size_t n, const char *lit)
-{
-    size_t l = strlen(lit);
-    return p && n == l && memcmp(p, lit, l) == 0;
-}
-
 /* A cm_buf failure as a request error (LIMIT names @p field). */
 static int buf_fail(int rc, const char *field, struct cm_json_err *je)
 {
@@ -45,57 +34,22 @@ static int buf_fail(int rc, const char *field, struct cm_json_err *je)
     return rc;
 }
 
-/* Appends {"type": @p type, @p key: @p val (@p len bytes)} to array @p parts. */
-static int add_part(cJSON *parts, const char *type, const char *key, const char *val, size_t len)
-{
-    cJSON *o = NULL;
-    int rc;
-
-    if ((rc = cm_json_new_object(&o)) || (rc = cm_json_set_string(o, "type", type)) ||
-        (rc = cm_json_set_stringn(o, key, val, len))) {
-        cJSON_Delete(o);
-        return rc;
-    }
-    return cm_json_adopt(parts, NULL, &o);
-}
-
 /* ---- tool names ---- */
 
 /* Custom tools have no type or type "custom"; the rest are Anthropic server tools. */
 static bool is_custom_tool(const cJSON *t)
 {
     const cJSON *ty = cJSON_GetObjectItemCaseSensitive(t, "type");
-    return !ty || cJSON_IsNull(ty) || (cJSON_IsString(ty) && str_eq(ty->valuestring, "custom"));
+    return !ty || cJSON_IsNull(ty) ||
+           (cJSON_IsString(ty) && cp_tr_str_eq(ty->valuestring, "custom"));
 }
 
-/*
- * The names of @p tools' custom entries, shortened and made unique in order. Lenient:
- * malformed entries are skipped (the request translator reports them). *@p out is NULL when
- * there are none.
- */
-static int names_build(const cJSON *tools, struct cp_tr_codex_names **out)
+/* cp_tr_codex_names_build() name of a tools[] entry: a custom tool's non-empty name. */
+static const char *custom_name(const cJSON *t)
 {
-    struct cp_tr_codex_names *m = NULL;
-    const cJSON *t;
-    int rc = CM_OK;
+    const char *name = cp_tr_str_member(t, "name", NULL);
 
-    if (!cJSON_IsArray(tools)) {
-        *out = NULL;
-        return CM_OK;
-    }
-    cJSON_ArrayForEach(t, tools)
-    {
-        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(t, "name");
-        if (!is_custom_tool(t) || !cJSON_IsString(nm) || !nm->valuestring[0])
-            continue;
-        if ((rc = cp_tr_codex_names_add(&m, nm->valuestring)))
-            goto out;
-    }
-    *out = m;
-    m = NULL;
-out:
-    cp_tr_codex_names_free(m);
-    return rc;
+    return is_custom_tool(t) && name && name[0] ? name : NULL;
 }
 
 /* ---- 5.1: reasoning effort ---- */
@@ -126,15 +80,15 @@ static int request_effort(const cJSON *req, const char *suffix, const char **eff
         return CM_OK;
     if ((rc = cm_json_get_string(th, "type", &type, je)))
         goto bad;
-    if (str_eq(type, "enabled")) {
+    if (cp_tr_str_eq(type, "enabled")) {
         if ((rc = cm_json_get_int64(th, "budget_tokens", 0, CM_JSON_INT_MAX, &budget, je)))
             goto bad;
         if (!suffix)
             *effort = cp_tr_codex_effort_for_budget(budget);
-    } else if (str_eq(type, "adaptive") || str_eq(type, "auto")) {
+    } else if (cp_tr_str_eq(type, "adaptive") || cp_tr_str_eq(type, "auto")) {
         if (!suffix)
             *effort = e ? cp_tr_codex_effort(e, strlen(e)) : "xhigh";
-    } else if (str_eq(type, "disabled")) {
+    } else if (cp_tr_str_eq(type, "disabled")) {
         if (!suffix)
             *effort = "none";
     } else {
@@ -179,14 +133,14 @@ static int image_part(const cJSON *blk, cJSON *parts, struct cm_json_err *je)
         goto out;
     if ((rc = cm_json_get_string(src, "type", &st, je)))
         goto bad;
-    if (str_eq(st, "base64")) {
+    if (cp_tr_str_eq(st, "base64")) {
         if ((rc = data_url(src, &b, je)))
             goto bad;
-        rc = add_part(parts, "input_image", "image_url", b.data, b.len);
-    } else if (str_eq(st, "url")) {
+        rc = cp_tr_typed_append(parts, "input_image", "image_url", b.data, b.len);
+    } else if (cp_tr_str_eq(st, "url")) {
         if ((rc = cm_json_get_string(src, "url", &url, je)))
             goto bad;
-        rc = add_part(parts, "input_image", "image_url", url, strlen(url));
+        rc = cp_tr_typed_append(parts, "input_image", "image_url", url, strlen(url));
     } else {
         cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported image source '%.32s'", st);
         rc = CM_ERR_INVAL;
@@ -214,25 +168,25 @@ static int document_part(const cJSON *blk, cJSON *parts, struct cm_json_err *je)
         goto out;
     if ((rc = cm_json_get_string(src, "type", &st, je)))
         goto bad;
-    if (str_eq(st, "text")) {
+    if (cp_tr_str_eq(st, "text")) {
         if ((rc = cm_json_get_string(src, "data", &s, je)))
             goto bad;
-        rc = add_part(parts, "input_text", "text", s, strlen(s));
+        rc = cp_tr_typed_append(parts, "input_text", "text", s, strlen(s));
         goto out;
     }
     if ((rc = cm_json_new_object(&o)) || (rc = cm_json_set_string(o, "type", "input_file")))
         goto out;
-    if (str_eq(st, "base64")) {
+    if (cp_tr_str_eq(st, "base64")) {
         if ((rc = data_url(src, &b, je)))
             goto bad;
-        mt = cp_tr_codex_str_member(src, "media_type", "");
+        mt = cp_tr_str_member(src, "media_type", "");
         if ((rc = cm_json_set_string(o, "filename",
-                                     title && title[0]               ? title
-                                     : str_eq(mt, "application/pdf") ? "document.pdf"
-                                                                     : "document")) ||
+                                     title && title[0]                     ? title
+                                     : cp_tr_str_eq(mt, "application/pdf") ? "document.pdf"
+                                                                           : "document")) ||
             (rc = cm_json_set_stringn(o, "file_data", b.data, b.len)))
             goto out;
-    } else if (str_eq(st, "url")) {
+    } else if (cp_tr_str_eq(st, "url")) {
         if ((rc = cm_json_get_string(src, "url", &s, je)))
             goto bad;
         if ((rc = cm_json_set_string(o, "file_url", s)))
@@ -259,15 +213,15 @@ static int media_part(const cJSON *blk, const char *type, bool assistant, cJSON 
     const char *text = NULL;
     int rc;
 
-    if (str_eq(type, "text")) {
+    if (cp_tr_str_eq(type, "text")) {
         if ((rc = cm_json_get_string(blk, "text", &text, je)))
             return rc;
         if (!text[0])
             return CM_OK; /* an empty text block says nothing */
-        return add_part(parts, assistant ? "output_text" : "input_text", "text", text,
-                        strlen(text));
+        return cp_tr_typed_append(parts, assistant ? "output_text" : "input_text", "text", text,
+                                  strlen(text));
     }
-    if (str_eq(type, "image"))
+    if (cp_tr_str_eq(type, "image"))
         return image_part(blk, parts, je);
     return document_part(blk, parts, je);
 }
@@ -387,20 +341,16 @@ static int conv_tool_result(struct conv *c, const cJSON *blk, struct cm_json_err
             goto out;
         }
     } else if (cJSON_IsArray(content)) {
-        if (cJSON_GetArraySize(content) > CP_TR_MESSAGES_CODEX_MAX_BLOCKS) {
-            cm_json_err_set(je, CM_ERR_LIMIT, "content", "has more than %d blocks",
-                            CP_TR_MESSAGES_CODEX_MAX_BLOCKS);
-            rc = CM_ERR_LIMIT;
-            goto out;
-        }
-        if ((rc = cm_json_new_array(&parts)))
+        if ((rc = cp_tr_check_cap(content, CP_TR_MESSAGES_CODEX_MAX_BLOCKS, "content", "blocks",
+                                  je)) ||
+            (rc = cm_json_new_array(&parts)))
             goto out;
         cJSON_ArrayForEach(p, content)
         {
             const char *type = NULL, *s = NULL;
             if ((rc = cm_json_get_string(p, "type", &type, je)))
                 goto bad;
-            if (str_eq(type, "text")) {
+            if (cp_tr_str_eq(type, "text")) {
                 if ((rc = cm_json_get_string(p, "text", &s, je)))
                     goto bad;
                 if ((text.len && (rc = cm_buf_append_str(&text, "\n"))) ||
@@ -408,7 +358,7 @@ static int conv_tool_result(struct conv *c, const cJSON *blk, struct cm_json_err
                     rc = buf_fail(rc, "text", je);
                     goto bad;
                 }
-            } else if (str_eq(type, "image") || str_eq(type, "document")) {
+            } else if (cp_tr_str_eq(type, "image") || cp_tr_str_eq(type, "document")) {
                 media = true;
             } else {
                 cm_json_err_set(je, CM_ERR_INVAL, "type",
@@ -443,27 +393,27 @@ out:
 
 static int conv_block(struct conv *c, const cJSON *blk, struct cm_json_err *je)
 {
-    bool assistant = str_eq(c->role, "assistant");
+    bool assistant = cp_tr_str_eq(c->role, "assistant");
     const char *type = NULL;
     cJSON *parts = NULL;
     int rc;
 
     if ((rc = cm_json_get_string(blk, "type", &type, je)))
         return rc;
-    if (str_eq(type, "thinking") || str_eq(type, "redacted_thinking"))
+    if (cp_tr_str_eq(type, "thinking") || cp_tr_str_eq(type, "redacted_thinking"))
         return CM_OK; /* Codex keeps its own reasoning; Anthropic's cannot be replayed */
-    if (str_eq(type, "text") ||
-        (!assistant && (str_eq(type, "image") || str_eq(type, "document")))) {
+    if (cp_tr_str_eq(type, "text") ||
+        (!assistant && (cp_tr_str_eq(type, "image") || cp_tr_str_eq(type, "document")))) {
         if ((rc = conv_parts(c, &parts)))
             return rc;
         return media_part(blk, type, assistant, parts, je);
     }
-    if (str_eq(type, "tool_use") && assistant) {
+    if (cp_tr_str_eq(type, "tool_use") && assistant) {
         if ((rc = conv_flush(c)))
             return rc;
         return conv_tool_use(c, blk, je);
     }
-    if (str_eq(type, "tool_result") && !assistant) {
+    if (cp_tr_str_eq(type, "tool_result") && !assistant) {
         if ((rc = conv_flush(c)))
             return rc;
         return conv_tool_result(c, blk, je);
@@ -485,7 +435,7 @@ static int conv_message(const cJSON *m, const struct cp_tr_codex_names *names, c
 
     if ((rc = cm_json_get_string(m, "role", &role, je)))
         return rc;
-    if (!str_eq(role, "user") && !str_eq(role, "assistant")) {
+    if (!cp_tr_str_eq(role, "user") && !cp_tr_str_eq(role, "assistant")) {
         cm_json_err_set(je, CM_ERR_INVAL, "role", "must be 'user' or 'assistant', not '%.16s'",
                         role);
         return CM_ERR_INVAL;
@@ -493,19 +443,17 @@ static int conv_message(const cJSON *m, const struct cp_tr_codex_names *names, c
     c.role = role;
     content = cJSON_GetObjectItemCaseSensitive(m, "content");
     if (cJSON_IsString(content)) {
-        if (!content->valuestring[0] && str_eq(role, "assistant"))
+        if (!content->valuestring[0] && cp_tr_str_eq(role, "assistant"))
             return CM_OK;
         if ((rc = conv_parts(&c, &parts)) ||
-            (rc = add_part(parts, str_eq(role, "assistant") ? "output_text" : "input_text", "text",
-                           content->valuestring, strlen(content->valuestring))))
+            (rc = cp_tr_typed_append(parts,
+                                     cp_tr_str_eq(role, "assistant") ? "output_text" : "input_text",
+                                     "text", content->valuestring, strlen(content->valuestring))))
             goto out;
     } else if (cJSON_IsArray(content)) {
-        if (cJSON_GetArraySize(content) > CP_TR_MESSAGES_CODEX_MAX_BLOCKS) {
-            cm_json_err_set(je, CM_ERR_LIMIT, "content", "has more than %d blocks",
-                            CP_TR_MESSAGES_CODEX_MAX_BLOCKS);
-            rc = CM_ERR_LIMIT;
+        if ((rc = cp_tr_check_cap(content, CP_TR_MESSAGES_CODEX_MAX_BLOCKS, "content", "blocks",
+                                  je)))
             goto out;
-        }
         cJSON_ArrayForEach(blk, content)
         {
             if ((rc = conv_block(&c, blk, je))) {
@@ -552,7 +500,7 @@ static int system_text(const char *text, const char *field, cJSON *parts, struct
         p = nl + 1;
     }
     if (b.len)
-        rc = add_part(parts, "input_text", "text", b.data, b.len);
+        rc = cp_tr_typed_append(parts, "input_text", "text", b.data, b.len);
 out:
     cm_buf_cleanup(&b);
     return rc;
@@ -573,18 +521,14 @@ static int conv_system(const cJSON *sys, cJSON *input, struct cm_json_err *je)
         if ((rc = system_text(sys->valuestring, "system", parts, je)))
             goto out;
     } else if (cJSON_IsArray(sys)) {
-        if (cJSON_GetArraySize(sys) > CP_TR_MESSAGES_CODEX_MAX_BLOCKS) {
-            cm_json_err_set(je, CM_ERR_LIMIT, "system", "has more than %d blocks",
-                            CP_TR_MESSAGES_CODEX_MAX_BLOCKS);
-            rc = CM_ERR_LIMIT;
+        if ((rc = cp_tr_check_cap(sys, CP_TR_MESSAGES_CODEX_MAX_BLOCKS, "system", "blocks", je)))
             goto out;
-        }
         cJSON_ArrayForEach(blk, sys)
         {
             const char *type = NULL, *text = NULL;
             if ((rc = cm_json_get_string(blk, "type", &type, je)))
                 goto bad;
-            if (!str_eq(type, "text")) {
+            if (!cp_tr_str_eq(type, "text")) {
                 cm_json_err_set(je, CM_ERR_INVAL, "type", "must be 'text', not '%.32s'", type);
                 rc = CM_ERR_INVAL;
                 goto bad;
@@ -611,73 +555,61 @@ out:
 
 /* ---- tools, tool_choice ---- */
 
+/*
+ * cp_tr_map_array() callback: one tools[] entry -> a Codex tool (@p ud: the tool names).
+ * Custom tools become flat function tools, web_search_* Codex's built-in web search.
+ */
+static int conv_tool(const void *ud, const cJSON *t, cJSON **out, struct cm_json_err *je)
+{
+    const char *type = NULL, *name = NULL, *desc = NULL;
+    cJSON *o = NULL, *schema = NULL;
+    int rc;
+
+    if (!cJSON_IsObject(t)) {
+        cm_json_err_set(je, CM_ERR_INVAL, "", "must be an object");
+        return CM_ERR_INVAL;
+    }
+    if ((rc = cm_json_opt_string(t, "type", NULL, &type, je)))
+        return rc;
+    if (is_custom_tool(t)) {
+        if ((rc = cm_json_get_string(t, "name", &name, je)) ||
+            (rc = cm_json_opt_string(t, "description", NULL, &desc, je)) ||
+            (rc = cm_json_opt_object(t, "input_schema", &schema, je)))
+            return rc;
+        if (!name[0]) {
+            cm_json_err_set(je, CM_ERR_INVAL, "name", "must not be empty");
+            return CM_ERR_INVAL;
+        }
+        if ((rc = cp_tr_typed_new("function", &o)) ||
+            (rc = cm_json_set_string(o, "name", cp_tr_codex_names_short(ud, name))) ||
+            (desc && (rc = cm_json_set_string(o, "description", desc))) ||
+            (schema && (rc = cm_json_set_item(o, "parameters", cJSON_Duplicate(schema, 1)))) ||
+            (rc = cm_json_set_bool(o, "strict", false))) {
+            cJSON_Delete(o);
+            return rc;
+        }
+    } else if (strncmp(type, "web_search", 10) == 0) {
+        /* Anthropic's server-side web search -> Codex's built-in one */
+        if ((rc = cp_tr_typed_new("web_search", &o)))
+            return rc;
+    } else {
+        cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported server tool '%.48s'", type);
+        return CM_ERR_INVAL;
+    }
+    *out = o;
+    return CM_OK;
+}
+
 static int conv_tools(const cJSON *tools, const struct cp_tr_codex_names *names, cJSON *body,
                       struct cm_json_err *je)
 {
-    cJSON *arr = NULL, *o = NULL, *schema = NULL;
-    const cJSON *t;
-    size_t i = 0;
+    cJSON *arr = NULL;
     int rc;
 
-    if (!cJSON_IsArray(tools)) {
-        cm_json_err_set(je, CM_ERR_INVAL, "tools", "must be an array");
-        return CM_ERR_INVAL;
-    }
-    if (cJSON_GetArraySize(tools) > CP_TR_MESSAGES_CODEX_MAX_TOOLS) {
-        cm_json_err_set(je, CM_ERR_LIMIT, "tools", "has more than %d entries",
-                        CP_TR_MESSAGES_CODEX_MAX_TOOLS);
-        return CM_ERR_LIMIT;
-    }
-    if ((rc = cm_json_new_array(&arr)))
+    if ((rc = cp_tr_map_array(tools, "tools", CP_TR_MESSAGES_CODEX_MAX_TOOLS, conv_tool, names,
+                              &arr, je)))
         return rc;
-    cJSON_ArrayForEach(t, tools)
-    {
-        const char *type = NULL, *name = NULL, *desc = NULL;
-        if (!cJSON_IsObject(t)) {
-            cm_json_err_set(je, CM_ERR_INVAL, "", "must be an object");
-            rc = CM_ERR_INVAL;
-            goto bad;
-        }
-        if ((rc = cm_json_opt_string(t, "type", NULL, &type, je)))
-            goto bad;
-        if (is_custom_tool(t)) {
-            if ((rc = cm_json_get_string(t, "name", &name, je)) ||
-                (rc = cm_json_opt_string(t, "description", NULL, &desc, je)) ||
-                (rc = cm_json_opt_object(t, "input_schema", &schema, je)))
-                goto bad;
-            if (!name[0]) {
-                cm_json_err_set(je, CM_ERR_INVAL, "name", "must not be empty");
-                rc = CM_ERR_INVAL;
-                goto bad;
-            }
-            if ((rc = cm_json_new_object(&o)) || (rc = cm_json_set_string(o, "type", "function")) ||
-                (rc = cm_json_set_string(o, "name", cp_tr_codex_names_short(names, name))) ||
-                (desc && (rc = cm_json_set_string(o, "description", desc))) ||
-                (schema && (rc = cm_json_set_item(o, "parameters", cJSON_Duplicate(schema, 1)))) ||
-                (rc = cm_json_set_bool(o, "strict", false)))
-                goto out;
-        } else if (strncmp(type, "web_search", 10) == 0) {
-            /* Anthropic's server-side web search -> Codex's built-in one */
-            if ((rc = cm_json_new_object(&o)) || (rc = cm_json_set_string(o, "type", "web_search")))
-                goto out;
-        } else {
-            cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported server tool '%.48s'", type);
-            rc = CM_ERR_INVAL;
-            goto bad;
-        }
-        if ((rc = cm_json_adopt(arr, NULL, &o)))
-            goto out;
-        i++;
-        continue;
-    bad:
-        cm_json_err_scope(je, "tools[%zu]", i);
-        goto out;
-    }
-    rc = cm_json_adopt(body, "tools", &arr);
-out:
-    cJSON_Delete(o);
-    cJSON_Delete(arr);
-    return rc;
+    return cm_json_adopt(body, "tools", &arr);
 }
 
 /* tool_choice -> body.tool_choice; *@p parallel false for disable_parallel_tool_use. */
@@ -685,9 +617,7 @@ static int conv_tool_choice(const cJSON *tc, const struct cp_tr_codex_names *nam
                             bool *parallel, struct cm_json_err *je)
 {
     const char *type = NULL, *name = NULL;
-    char shrt[CP_TR_CODEX_NAME_MAX + 1];
     bool dis = false;
-    cJSON *o = NULL;
     int rc;
 
     if (!cJSON_IsObject(tc)) {
@@ -699,32 +629,25 @@ static int conv_tool_choice(const cJSON *tc, const struct cp_tr_codex_names *nam
         goto bad;
     if (dis)
         *parallel = false;
-    if (str_eq(type, "auto") || str_eq(type, "none"))
+    if (cp_tr_str_eq(type, "auto") || cp_tr_str_eq(type, "none"))
         return cm_json_set_string(body, "tool_choice", type);
-    if (str_eq(type, "any"))
+    if (cp_tr_str_eq(type, "any"))
         return cm_json_set_string(body, "tool_choice", "required");
-    if (!str_eq(type, "tool")) {
+    if (!cp_tr_str_eq(type, "tool")) {
         cm_json_err_set(je, CM_ERR_INVAL, "type", "must be 'auto', 'any', 'tool' or 'none'");
         rc = CM_ERR_INVAL;
         goto bad;
     }
-    if ((rc = cm_json_get_string(tc, "name", &name, je)))
-        goto bad;
-    cp_tr_codex_names_upstream(names, name, shrt);
-    if ((rc = cm_json_new_object(&o)) || (rc = cm_json_set_string(o, "type", "function")) ||
-        (rc = cm_json_set_string(o, "name", shrt)))
-        goto out;
-    rc = cm_json_adopt(body, "tool_choice", &o);
-    goto out;
+    if ((rc = cm_json_get_string(tc, "name", &name, je)) == CM_OK)
+        return cp_tr_codex_tool_choice(body, names, name);
 bad:
     cm_json_err_scope(je, "tool_choice");
-out:
-    cJSON_Delete(o);
     return rc;
 }
 
 /* ---- the request ---- */
 
+/* cp_tr_request() build step: @p req (an object) -> the upstream body in *@p out. */
 static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
 {
     struct cp_tr_codex_names *names = NULL;
@@ -736,10 +659,6 @@ static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
     size_t i = 0;
     int rc;
 
-    if (!cJSON_IsObject(req)) {
-        cm_json_err_set(je, CM_ERR_INVAL, "", "the request body must be a JSON object");
-        return CM_ERR_INVAL;
-    }
     if ((rc = cm_json_get_string(req, "model", &model, je)) ||
         (rc = cm_json_get_array(req, "messages", &messages, je)) ||
         (rc = cm_json_opt_array(req, "mcp_servers", &mcp, je)))
@@ -749,22 +668,12 @@ static int build_request(const cJSON *req, cJSON **out, struct cm_json_err *je)
         rc = CM_ERR_INVAL;
         goto out;
     }
-    if (!cJSON_GetArraySize(messages)) {
-        cm_json_err_set(je, CM_ERR_INVAL, "messages", "must not be empty");
-        rc = CM_ERR_INVAL;
-        goto out;
-    }
-    if (cJSON_GetArraySize(messages) > CP_TR_MESSAGES_CODEX_MAX_MESSAGES) {
-        cm_json_err_set(je, CM_ERR_LIMIT, "messages", "has more than %d entries",
-                        CP_TR_MESSAGES_CODEX_MAX_MESSAGES);
-        rc = CM_ERR_LIMIT;
-        goto out;
-    }
-    if ((rc = cp_tr_codex_split_model(model, &base, &suffix, je)) ||
+    if ((rc = cp_tr_check_messages(messages, CP_TR_MESSAGES_CODEX_MAX_MESSAGES, je)) ||
+        (rc = cp_tr_codex_split_model(model, &base, &suffix, je)) ||
         (rc = request_effort(req, suffix, &effort, je)))
         goto out;
     tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
-    if ((rc = names_build(tools, &names)))
+    if ((rc = cp_tr_codex_names_build(tools, custom_name, &names)))
         goto out;
 
     if ((rc = cm_json_new_object(&body)) || (rc = cm_json_set_string(body, "instructions", "")) ||
@@ -812,24 +721,7 @@ out:
 
 int cp_tr_messages_codex_request(const cJSON *req, cJSON **out, struct cp_tr_err *err)
 {
-    struct cm_json_err je;
-    cJSON *body = NULL;
-    int rc;
-
-    memset(&je, 0, sizeof(je));
-    if (!out) {
-        cp_tr_codex_err_set(err, CM_ERR_INVAL, 500, "", "server_error", "", "bad arguments");
-        return CM_ERR_INVAL;
-    }
-    rc = build_request(req, &body, &je);
-    if (rc) {
-        if (rc == CM_ERR_NOTFOUND)
-            rc = CM_ERR_INVAL; /* a missing required field: a bad request */
-        cp_tr_codex_err_from_json(err, rc, &je);
-        return rc;
-    }
-    *out = body;
-    return CM_OK;
+    return cp_tr_request(req, out, err, build_request);
 }
 
 /* ---- responses: shared by the stream and the aggregator ---- */
@@ -839,12 +731,12 @@ static const char *stop_reason(const cJSON *resp, bool incomplete, bool had_call
 {
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(resp, "status");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(resp, "incomplete_details");
-    const char *reason = cp_tr_codex_str_member(d, "reason", "");
+    const char *reason = cp_tr_str_member(d, "reason", "");
 
     if (had_calls)
         return "tool_use";
-    if ((incomplete || (cJSON_IsString(st) && str_eq(st->valuestring, "incomplete"))) &&
-        !str_eq(reason, "content_filter"))
+    if ((incomplete || (cJSON_IsString(st) && cp_tr_str_eq(st->valuestring, "incomplete"))) &&
+        !cp_tr_str_eq(reason, "content_filter"))
         return "max_tokens";
     return "end_turn";
 }
@@ -868,7 +760,7 @@ static int put_usage(cJSON *parent, const struct cp_tr_usage *u)
 /* The Anthropic error type for an upstream failure (what SDKs switch on). */
 static const char *anthropic_error_type(const struct cp_tr_err *e)
 {
-    if (str_eq(e->code, "server_is_overloaded") || str_eq(e->type, "overloaded_error"))
+    if (cp_tr_str_eq(e->code, "server_is_overloaded") || cp_tr_str_eq(e->type, "overloaded_error"))
         return "overloaded_error";
     switch (e->status) {
     case 400:
@@ -895,13 +787,6 @@ static const char *anthropic_error_type(const struct cp_tr_err *e)
 
 enum { BLK_NONE = 0, BLK_TEXT, BLK_THINKING, BLK_TOOL };
 
-struct cp_tr_messages_codex_call {
-    char *item_id;        /* the upstream item id ("fc_..."), may be NULL */
-    int64_t output_index; /* the upstream output_index, -1 if unknown */
-    bool args_sent;       /* some arguments went to the client */
-    bool closed;          /* its block was stopped */
-};
-
 int cp_tr_messages_codex_stream_init(struct cp_tr_messages_codex_stream *st,
                                      const cJSON *client_req, const char *msg_id,
                                      struct cp_tr_err *err)
@@ -911,14 +796,15 @@ int cp_tr_messages_codex_stream_init(struct cp_tr_messages_codex_stream *st,
 
     memset(&s, 0, sizeof(s));
     if (!st || !msg_id) {
-        cp_tr_codex_err_set(err, CM_ERR_INVAL, 500, "", "server_error", "", "bad arguments");
+        cp_tr_server_error(err, CM_ERR_INVAL, "bad arguments");
         return CM_ERR_INVAL;
     }
     if (!(s._id = cm_strdup(msg_id)) ||
         !(s._model = cm_strdup(cJSON_IsString(model) ? model->valuestring : "")) ||
-        names_build(cJSON_GetObjectItemCaseSensitive(client_req, "tools"), &s._names)) {
+        cp_tr_codex_names_build(cJSON_GetObjectItemCaseSensitive(client_req, "tools"), custom_name,
+                                &s._names)) {
         cp_tr_messages_codex_stream_cleanup(&s);
-        cp_tr_codex_err_set(err, CM_ERR_NOMEM, 500, "", "server_error", "", "out of memory");
+        cp_tr_server_error(err, CM_ERR_NOMEM, "out of memory");
         return CM_ERR_NOMEM;
     }
     *st = s;
@@ -927,13 +813,9 @@ int cp_tr_messages_codex_stream_init(struct cp_tr_messages_codex_stream *st,
 
 void cp_tr_messages_codex_stream_cleanup(struct cp_tr_messages_codex_stream *st)
 {
-    size_t i;
-
     if (!st)
         return;
-    for (i = 0; i < st->_ncalls; i++)
-        cm_free(st->_calls[i].item_id);
-    cm_free(st->_calls);
+    cp_tr_codex_calls_free(st->_calls, st->_ncalls);
     cm_free(st->_id);
     cm_free(st->_model);
     cp_tr_codex_names_free(st->_names);
@@ -960,7 +842,7 @@ int cp_tr_messages_codex_stream_usage(const struct cp_tr_messages_codex_stream *
 /* Appends "event: <data.type>\ndata: <json>\n\n" and deletes @p obj. */
 static int emit(cJSON *obj, struct cm_buf *out)
 {
-    const char *type = cp_tr_codex_str_member(obj, "type", NULL);
+    const char *type = cp_tr_str_member(obj, "type", NULL);
     char *s = NULL;
     size_t n = 0;
     int rc;
@@ -973,26 +855,12 @@ static int emit(cJSON *obj, struct cm_buf *out)
     return rc;
 }
 
-/* A new event object {"type": @p type}. */
-static int event_new(const char *type, cJSON **ev)
-{
-    cJSON *o = NULL;
-    int rc;
-
-    if ((rc = cm_json_new_object(&o)) || (rc = cm_json_set_string(o, "type", type))) {
-        cJSON_Delete(o);
-        return rc;
-    }
-    *ev = o;
-    return CM_OK;
-}
-
 static int emit_error(const struct cp_tr_err *e, struct cm_buf *out)
 {
     cJSON *o = NULL, *eo = NULL;
     int rc;
 
-    if ((rc = event_new("error", &o)) || (rc = cm_json_new_object(&eo)) ||
+    if ((rc = cp_tr_typed_new("error", &o)) || (rc = cm_json_new_object(&eo)) ||
         (rc = cm_json_set_string(eo, "type", anthropic_error_type(e))) ||
         (rc = cm_json_set_string(eo, "message", e->msg)) || (rc = cm_json_adopt(o, "error", &eo)))
         goto out;
@@ -1012,7 +880,7 @@ static int ensure_started(struct cp_tr_messages_codex_stream *st, struct cm_buf 
 
     if (st->_started)
         return CM_OK;
-    if ((rc = event_new("message_start", &ev)) || (rc = cm_json_new_object(&msg)) ||
+    if ((rc = cp_tr_typed_new("message_start", &ev)) || (rc = cm_json_new_object(&msg)) ||
         (rc = cm_json_set_string(msg, "id", st->_id)) ||
         (rc = cm_json_set_string(msg, "type", "message")) ||
         (rc = cm_json_set_string(msg, "role", "assistant")) ||
@@ -1043,7 +911,7 @@ static int close_block(struct cp_tr_messages_codex_stream *st, struct cm_buf *ou
 
     if (st->_open == BLK_NONE)
         return CM_OK;
-    if ((rc = event_new("content_block_stop", &ev)) ||
+    if ((rc = cp_tr_typed_new("content_block_stop", &ev)) ||
         (rc = cm_json_set_int64(ev, "index", (int64_t)st->_open_index))) {
         cJSON_Delete(ev);
         return rc;
@@ -1062,7 +930,7 @@ static int open_block(struct cp_tr_messages_codex_stream *st, int kind, cJSON *b
     int rc;
 
     if ((rc = ensure_started(st, out)) || (rc = close_block(st, out)) ||
-        (rc = event_new("content_block_start", &ev)) ||
+        (rc = cp_tr_typed_new("content_block_start", &ev)) ||
         (rc = cm_json_set_int64(ev, "index", (int64_t)st->_next_index))) {
         cJSON_Delete(block);
         cJSON_Delete(ev);
@@ -1083,7 +951,7 @@ static int block_new(const char *type, const char *key, cJSON **out)
     cJSON *b = NULL;
     int rc;
 
-    if ((rc = event_new(type, &b)) || (key && (rc = cm_json_set_string(b, key, "")))) {
+    if ((rc = cp_tr_typed_new(type, &b)) || (key && (rc = cm_json_set_string(b, key, "")))) {
         cJSON_Delete(b);
         return rc;
     }
@@ -1098,9 +966,9 @@ static int emit_delta(struct cp_tr_messages_codex_stream *st, const char *dtype,
     cJSON *ev = NULL, *d = NULL;
     int rc;
 
-    if ((rc = event_new("content_block_delta", &ev)) ||
+    if ((rc = cp_tr_typed_new("content_block_delta", &ev)) ||
         (rc = cm_json_set_int64(ev, "index", (int64_t)st->_open_index)) ||
-        (rc = event_new(dtype, &d)) || (rc = cm_json_set_string(d, key, val)) ||
+        (rc = cp_tr_typed_new(dtype, &d)) || (rc = cm_json_set_string(d, key, val)) ||
         (rc = cm_json_adopt(ev, "delta", &d))) {
         cJSON_Delete(d);
         cJSON_Delete(ev);
@@ -1147,61 +1015,34 @@ static int on_thinking(struct cp_tr_messages_codex_stream *st, const char *delta
 }
 
 /* The call for an upstream item (by item id, else output_index), or NULL. */
-static struct cp_tr_messages_codex_call *find_call(struct cp_tr_messages_codex_stream *st,
-                                                   const cJSON *ev, size_t *index)
+static struct cp_tr_codex_call *find_call(struct cp_tr_messages_codex_stream *st, const cJSON *ev,
+                                          size_t *index)
 {
-    const cJSON *iid = cJSON_GetObjectItemCaseSensitive(ev, "item_id");
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
-    int64_t oi = -1;
-    size_t i;
-
-    if (!cJSON_IsString(iid))
-        iid = cJSON_GetObjectItemCaseSensitive(item, "id");
-    (void)cm_json_opt_int64(ev, "output_index", 0, CM_JSON_INT_MAX, -1, &oi, NULL);
-    for (i = 0; i < st->_ncalls; i++) {
-        struct cp_tr_messages_codex_call *c = &st->_calls[i];
-        if ((cJSON_IsString(iid) && c->item_id && strcmp(c->item_id, iid->valuestring) == 0) ||
-            (!cJSON_IsString(iid) && oi >= 0 && c->output_index == oi)) {
-            *index = i;
-            return c;
-        }
-    }
-    return NULL;
+    return cp_tr_codex_call_find(st->_calls, st->_ncalls, ev, index);
 }
 
 /* Records function_call @p item and starts its tool_use block. */
 static int start_call(struct cp_tr_messages_codex_stream *st, const cJSON *ev, const cJSON *item,
                       struct cm_buf *out)
 {
-    const cJSON *iid = cJSON_GetObjectItemCaseSensitive(item, "id");
-    struct cp_tr_messages_codex_call *v;
     cJSON *b = NULL;
-    int64_t oi = -1;
+    size_t idx = 0;
     int rc;
 
-    if (st->_ncalls >= CP_TR_MESSAGES_CODEX_MAX_TOOLS)
-        return CM_ERR_LIMIT;
-    if (!(v = cm_realloc(st->_calls, (st->_ncalls + 1) * sizeof(*v))))
-        return CM_ERR_NOMEM;
-    st->_calls = v;
-    (void)cm_json_opt_int64(ev, "output_index", 0, CM_JSON_INT_MAX, -1, &oi, NULL);
-    memset(&v[st->_ncalls], 0, sizeof(*v));
-    v[st->_ncalls].output_index = oi;
-    if (cJSON_IsString(iid) && !(v[st->_ncalls].item_id = cm_strdup(iid->valuestring)))
-        return CM_ERR_NOMEM;
-    st->_ncalls++;
+    if ((rc = cp_tr_codex_call_add(&st->_calls, &st->_ncalls, CP_TR_MESSAGES_CODEX_MAX_TOOLS, ev,
+                                   item, &idx)))
+        return rc;
     if ((rc = block_new("tool_use", NULL, &b)) ||
-        (rc = cm_json_set_string(b, "id", cp_tr_codex_str_member(item, "call_id", ""))) ||
+        (rc = cm_json_set_string(b, "id", cp_tr_str_member(item, "call_id", ""))) ||
         (rc = cm_json_set_string(
-             b, "name",
-             cp_tr_codex_names_orig(st->_names, cp_tr_codex_str_member(item, "name", "")))) ||
+             b, "name", cp_tr_codex_names_orig(st->_names, cp_tr_str_member(item, "name", "")))) ||
         (rc = cm_json_set_item(b, "input", cJSON_CreateObject()))) {
         cJSON_Delete(b);
         return rc;
     }
     if ((rc = open_block(st, BLK_TOOL, b, out)))
         return rc;
-    st->_open_call = st->_ncalls - 1;
+    st->_open_call = idx;
     return CM_OK;
 }
 
@@ -1225,7 +1066,7 @@ static int on_terminal(struct cp_tr_messages_codex_stream *st, const cJSON *ev, 
 
     st->_have_usage = cp_tr_codex_parse_usage(resp, &st->_usage);
     if ((rc = ensure_started(st, out)) || (rc = close_block(st, out)) ||
-        (rc = event_new("message_delta", &md)) || (rc = cm_json_new_object(&d)) ||
+        (rc = cp_tr_typed_new("message_delta", &md)) || (rc = cm_json_new_object(&d)) ||
         (rc = cm_json_set_string(d, "stop_reason",
                                  stop_reason(resp, incomplete, st->_ncalls > 0))) ||
         (rc = cm_json_set_null(d, "stop_sequence")) || (rc = cm_json_adopt(md, "delta", &d)) ||
@@ -1233,7 +1074,7 @@ static int on_terminal(struct cp_tr_messages_codex_stream *st, const cJSON *ev, 
         goto out;
     rc = emit(md, out);
     md = NULL;
-    if (rc || (rc = event_new("message_stop", &ms)))
+    if (rc || (rc = cp_tr_typed_new("message_stop", &ms)))
         goto out;
     rc = emit(ms, out);
     ms = NULL;
@@ -1244,30 +1085,22 @@ out:
     return rc;
 }
 
-static int stream_dispatch(struct cp_tr_messages_codex_stream *st, const char *t, size_t tl,
-                           const cJSON *ev, struct cm_buf *out, struct cp_tr_err *err)
+/* cp_tr_codex_stream_ops.dispatch for struct cp_tr_messages_codex_stream @p ud. */
+static int stream_dispatch(void *ud, const char *t, size_t tl, const cJSON *ev, struct cm_buf *out)
 {
+    struct cp_tr_messages_codex_stream *st = ud;
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(ev, "item");
-    const char *itype = cp_tr_codex_str_member(item, "type", "");
-    struct cp_tr_messages_codex_call *call;
+    const char *itype = cp_tr_str_member(item, "type", "");
+    struct cp_tr_codex_call *call;
     size_t idx = 0;
     int rc;
 
-    if (slice_eq(t, tl, "response.failed") || slice_eq(t, tl, "error")) {
-        struct cp_tr_err e;
-        st->_done = true;
-        cp_tr_codex_upstream_error(ev, slice_eq(t, tl, "response.failed"), &e);
-        if ((rc = emit_error(&e, out)))
-            return rc;
-        if (err)
-            *err = e;
-        return CM_ERR_UPSTREAM;
-    }
     if (tl < 9 || memcmp(t, "response.", 9) != 0)
         return CM_OK; /* codex.rate_limits and the like: nothing for the client */
-    if (slice_eq(t, tl, "response.created") || slice_eq(t, tl, "response.in_progress")) {
+    if (cp_tr_slice_eq(t, tl, "response.created") ||
+        cp_tr_slice_eq(t, tl, "response.in_progress")) {
         const char *model =
-            cp_tr_codex_str_member(cJSON_GetObjectItemCaseSensitive(ev, "response"), "model", NULL);
+            cp_tr_str_member(cJSON_GetObjectItemCaseSensitive(ev, "response"), "model", NULL);
         if (model && model[0] && !st->_started) {
             char *m = cm_strdup(model);
             if (!m)
@@ -1278,35 +1111,36 @@ static int stream_dispatch(struct cp_tr_messages_codex_stream *st, const char *t
     }
     if ((rc = ensure_started(st, out)))
         return rc;
-    if (slice_eq(t, tl, "response.output_text.delta") || slice_eq(t, tl, "response.refusal.delta"))
-        return on_text(st, cp_tr_codex_str_member(ev, "delta", ""), out);
-    if (slice_eq(t, tl, "response.reasoning_summary_text.delta"))
-        return on_thinking(st, cp_tr_codex_str_member(ev, "delta", ""), out);
-    if (slice_eq(t, tl, "response.reasoning_summary_text.done")) {
+    if (cp_tr_slice_eq(t, tl, "response.output_text.delta") ||
+        cp_tr_slice_eq(t, tl, "response.refusal.delta"))
+        return on_text(st, cp_tr_str_member(ev, "delta", ""), out);
+    if (cp_tr_slice_eq(t, tl, "response.reasoning_summary_text.delta"))
+        return on_thinking(st, cp_tr_str_member(ev, "delta", ""), out);
+    if (cp_tr_slice_eq(t, tl, "response.reasoning_summary_text.done")) {
         st->_think_sep = st->_open == BLK_THINKING;
         return CM_OK;
     }
-    if (slice_eq(t, tl, "response.output_item.added")) {
-        if (!str_eq(itype, "function_call") || find_call(st, ev, &idx))
+    if (cp_tr_slice_eq(t, tl, "response.output_item.added")) {
+        if (!cp_tr_str_eq(itype, "function_call") || find_call(st, ev, &idx))
             return CM_OK;
         return start_call(st, ev, item, out);
     }
-    if (slice_eq(t, tl, "response.function_call_arguments.delta")) {
+    if (cp_tr_slice_eq(t, tl, "response.function_call_arguments.delta")) {
         if (!find_call(st, ev, &idx))
             return CM_OK;
-        return call_args(st, idx, cp_tr_codex_str_member(ev, "delta", ""), out);
+        return call_args(st, idx, cp_tr_str_member(ev, "delta", ""), out);
     }
-    if (slice_eq(t, tl, "response.function_call_arguments.done")) {
+    if (cp_tr_slice_eq(t, tl, "response.function_call_arguments.done")) {
         if (!(call = find_call(st, ev, &idx)) || call->args_sent)
             return CM_OK;
-        return call_args(st, idx, cp_tr_codex_str_member(ev, "arguments", ""), out);
+        return call_args(st, idx, cp_tr_str_member(ev, "arguments", ""), out);
     }
-    if (slice_eq(t, tl, "response.output_item.done")) {
-        if (str_eq(itype, "message"))
+    if (cp_tr_slice_eq(t, tl, "response.output_item.done")) {
+        if (cp_tr_str_eq(itype, "message"))
             return st->_open == BLK_TEXT ? close_block(st, out) : CM_OK;
-        if (str_eq(itype, "reasoning"))
+        if (cp_tr_str_eq(itype, "reasoning"))
             return st->_open == BLK_THINKING ? close_block(st, out) : CM_OK;
-        if (!str_eq(itype, "function_call"))
+        if (!cp_tr_str_eq(itype, "function_call"))
             return CM_OK;
         if (!(call = find_call(st, ev, &idx))) {
             if ((rc = start_call(st, ev, item, out)))
@@ -1317,69 +1151,36 @@ static int stream_dispatch(struct cp_tr_messages_codex_stream *st, const char *t
         if (call->closed)
             return CM_OK;
         if (!call->args_sent &&
-            (rc = call_args(st, idx, cp_tr_codex_str_member(item, "arguments", ""), out)))
+            (rc = call_args(st, idx, cp_tr_str_member(item, "arguments", ""), out)))
             return rc;
         return st->_open == BLK_TOOL && st->_open_call == idx ? close_block(st, out) : CM_OK;
     }
-    if (slice_eq(t, tl, "response.completed") || slice_eq(t, tl, "response.incomplete")) {
+    if (cp_tr_slice_eq(t, tl, "response.completed") ||
+        cp_tr_slice_eq(t, tl, "response.incomplete")) {
         st->_done = st->_completed = true;
-        return on_terminal(st, ev, slice_eq(t, tl, "response.incomplete"), out);
+        return on_terminal(st, ev, cp_tr_slice_eq(t, tl, "response.incomplete"), out);
     }
     return CM_OK; /* content_part.*, output_text.done, ...: nothing new for the client */
 }
+
+static const struct cp_tr_codex_stream_ops stream_ops = {emit_error, stream_dispatch};
 
 int cp_tr_messages_codex_stream_event(struct cp_tr_messages_codex_stream *st, const char *type,
                                       size_t type_len, const char *data, size_t data_len,
                                       struct cm_buf *out, struct cp_tr_err *err)
 {
-    struct cp_tr_err e;
-    cJSON *ev = NULL;
-    const char *t = NULL;
-    size_t tl = 0;
-    int rc;
-
     if (!st || !out || !st->_id)
         return CM_ERR_INVAL;
-    if (st->_done || slice_eq(data, data_len, "[DONE]"))
-        return CM_OK;
-    rc = cp_tr_codex_parse_event(type, type_len, data, data_len, &ev, &t, &tl, &e);
-    if (rc == CM_ERR_UPSTREAM) {
-        st->_done = true;
-        if ((rc = emit_error(&e, out)) == CM_OK)
-            rc = CM_ERR_UPSTREAM;
-        if (err)
-            *err = e;
-        return rc;
-    }
-    if (rc) {
-        if (err)
-            *err = e;
-        return rc;
-    }
-    rc = stream_dispatch(st, t, tl, ev, out, err);
-    if (rc && rc != CM_ERR_UPSTREAM)
-        cp_tr_codex_err_set(err, rc, 500, "", "server_error", "", "%s", cm_err_str(rc));
-    cJSON_Delete(ev);
-    return rc;
+    return cp_tr_codex_stream_event(&stream_ops, st, &st->_done, type, type_len, data, data_len,
+                                    out, err);
 }
 
 int cp_tr_messages_codex_stream_finish(struct cp_tr_messages_codex_stream *st, struct cm_buf *out,
                                        struct cp_tr_err *err)
 {
-    struct cp_tr_err e;
-    int rc;
-
     if (!st || !out)
         return CM_ERR_INVAL;
-    if (st->_done)
-        return CM_OK;
-    st->_done = true;
-    cp_tr_codex_early_eof_error(&e);
-    if ((rc = emit_error(&e, out)))
-        return rc;
-    if (err)
-        *err = e;
-    return CM_ERR_TIMEOUT;
+    return cp_tr_codex_stream_finish(&stream_ops, &st->_done, out, err);
 }
 
 /* ---- non-stream aggregation ---- */
@@ -1387,37 +1188,24 @@ int cp_tr_messages_codex_stream_finish(struct cp_tr_messages_codex_stream *st, s
 /* Appends a block {"type": @p type, @p key: @p b's text} to @p content when @p b is non-empty. */
 static int add_text_block(cJSON *content, const char *type, const char *key, struct cm_buf *b)
 {
-    cJSON *o = NULL;
-    int rc;
-
     if (!b->len)
         return CM_OK;
-    if ((rc = event_new(type, &o)) || (rc = cm_json_set_stringn(o, key, b->data, b->len))) {
-        cJSON_Delete(o);
-        return rc;
-    }
-    return cm_json_adopt(content, NULL, &o);
+    return cp_tr_typed_append(content, type, key, b->data, b->len);
 }
 
 /* A function_call output item -> tool_use block. */
 static int add_tool_use(cJSON *content, const cJSON *it, const struct cp_tr_codex_names *names)
 {
-    const char *args = cp_tr_codex_str_member(it, "arguments", "");
     cJSON *o = NULL, *input = NULL;
     int rc;
 
-    rc = cm_json_parse(args, strlen(args), NULL, &input, NULL);
-    if (rc == CM_ERR_NOMEM)
+    /* empty or not an object: Anthropic wants an object */
+    if ((rc = cp_tr_args_object(cp_tr_str_member(it, "arguments", ""), &input)))
         return rc;
-    if (rc || !cJSON_IsObject(input)) { /* empty or not an object: Anthropic wants an object */
-        cJSON_Delete(input);
-        if (!(input = cJSON_CreateObject()))
-            return CM_ERR_NOMEM;
-    }
-    if ((rc = event_new("tool_use", &o)) ||
-        (rc = cm_json_set_string(o, "id", cp_tr_codex_str_member(it, "call_id", ""))) ||
+    if ((rc = cp_tr_typed_new("tool_use", &o)) ||
+        (rc = cm_json_set_string(o, "id", cp_tr_str_member(it, "call_id", ""))) ||
         (rc = cm_json_set_string(
-             o, "name", cp_tr_codex_names_orig(names, cp_tr_codex_str_member(it, "name", "")))) ||
+             o, "name", cp_tr_codex_names_orig(names, cp_tr_str_member(it, "name", "")))) ||
         (rc = cm_json_adopt(o, "input", &input)))
         goto out;
     rc = cm_json_adopt(content, NULL, &o);
@@ -1438,12 +1226,12 @@ static int build_content(const cJSON *output, const struct cp_tr_codex_names *na
     cm_buf_init(&b, TEXT_MAX);
     cJSON_ArrayForEach(it, output)
     {
-        const char *type = cp_tr_codex_str_member(it, "type", "");
+        const char *type = cp_tr_str_member(it, "type", "");
         cm_buf_reset(&b);
-        if (str_eq(type, "reasoning")) {
+        if (cp_tr_str_eq(type, "reasoning")) {
             cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(it, "summary"))
             {
-                const char *s = cp_tr_codex_str_member(p, "text", "");
+                const char *s = cp_tr_str_member(p, "text", "");
                 if (!s[0])
                     continue;
                 if ((b.len && (rc = cm_buf_append_str(&b, "\n\n"))) ||
@@ -1451,18 +1239,18 @@ static int build_content(const cJSON *output, const struct cp_tr_codex_names *na
                     goto out;
             }
             rc = add_text_block(content, "thinking", "thinking", &b);
-        } else if (str_eq(type, "message")) {
+        } else if (cp_tr_str_eq(type, "message")) {
             cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(it, "content"))
             {
-                const char *pt = cp_tr_codex_str_member(p, "type", "");
-                const char *s = str_eq(pt, "output_text") ? cp_tr_codex_str_member(p, "text", "")
-                                : str_eq(pt, "refusal")   ? cp_tr_codex_str_member(p, "refusal", "")
-                                                          : "";
+                const char *pt = cp_tr_str_member(p, "type", "");
+                const char *s = cp_tr_str_eq(pt, "output_text") ? cp_tr_str_member(p, "text", "")
+                                : cp_tr_str_eq(pt, "refusal")   ? cp_tr_str_member(p, "refusal", "")
+                                                                : "";
                 if ((rc = cm_buf_append_str(&b, s)))
                     goto out;
             }
             rc = add_text_block(content, "text", "text", &b);
-        } else if (str_eq(type, "function_call")) {
+        } else if (cp_tr_str_eq(type, "function_call")) {
             *had_calls = true;
             rc = add_tool_use(content, it, names);
         }
@@ -1474,10 +1262,18 @@ out:
     return rc;
 }
 
+/* What build_message() needs besides the collected body. */
+struct message_ctx {
+    const char *id;           /* message id */
+    const char *client_model; /* the request's model: fallback when the upstream gave none */
+};
+
+/* cp_tr_codex_build_fn: the collected body -> one Anthropic message. */
 static int build_message(const struct cp_tr_codex_result *r, const struct cp_tr_codex_names *names,
-                         const char *id, const char *model, cJSON **out,
-                         struct cp_tr_usage *usage_out)
+                         void *ud, cJSON **out, struct cp_tr_usage *usage_out)
 {
+    const struct message_ctx *c = ud;
+    const char *model = r->model ? r->model : cp_tr_str_member(r->response, "model", NULL);
     struct cp_tr_usage u = {0, 0, 0, 0, 0};
     cJSON *msg = NULL, *content = NULL;
     bool had_calls = false;
@@ -1488,7 +1284,9 @@ static int build_message(const struct cp_tr_codex_result *r, const struct cp_tr_
         goto out;
     if (!cp_tr_codex_parse_usage(r->response, &u))
         memset(&u, 0, sizeof(u));
-    if ((rc = cm_json_new_object(&msg)) || (rc = cm_json_set_string(msg, "id", id)) ||
+    if (!model || !model[0])
+        model = c->client_model;
+    if ((rc = cm_json_new_object(&msg)) || (rc = cm_json_set_string(msg, "id", c->id)) ||
         (rc = cm_json_set_string(msg, "type", "message")) ||
         (rc = cm_json_set_string(msg, "role", "assistant")) ||
         (rc = cm_json_set_string(msg, "model", model)) ||
@@ -1499,8 +1297,7 @@ static int build_message(const struct cp_tr_codex_result *r, const struct cp_tr_
         goto out;
     *out = msg;
     msg = NULL;
-    if (usage_out)
-        *usage_out = u;
+    *usage_out = u;
 out:
     cJSON_Delete(content);
     cJSON_Delete(msg);
@@ -1511,34 +1308,12 @@ int cp_tr_messages_codex_aggregate(const char *sse, size_t len, const cJSON *cli
                                    const char *msg_id, cJSON **out, struct cp_tr_usage *usage,
                                    struct cp_tr_err *err)
 {
-    struct cp_tr_codex_names *names = NULL;
-    struct cp_tr_codex_result r;
-    const cJSON *cm = cJSON_GetObjectItemCaseSensitive(client_req, "model");
-    const char *model;
-    cJSON *res = NULL;
-    struct cp_tr_usage u;
-    int rc;
+    struct message_ctx c = {msg_id, cp_tr_str_member(client_req, "model", "")};
 
-    memset(&r, 0, sizeof(r));
-    if (!out || !msg_id || (!sse && len)) {
-        cp_tr_codex_err_set(err, CM_ERR_INVAL, 500, "", "server_error", "", "bad arguments");
+    if (!msg_id) {
+        cp_tr_server_error(err, CM_ERR_INVAL, "bad arguments");
         return CM_ERR_INVAL;
     }
-    if ((rc = cp_tr_codex_collect(sse, len, 0, &r, err)))
-        goto out;
-    model = r.model ? r.model : cp_tr_codex_str_member(r.response, "model", NULL);
-    if (!model || !model[0])
-        model = cJSON_IsString(cm) ? cm->valuestring : "";
-    if ((rc = names_build(cJSON_GetObjectItemCaseSensitive(client_req, "tools"), &names)) ||
-        (rc = build_message(&r, names, msg_id, model, &res, &u))) {
-        cp_tr_codex_err_set(err, rc, 500, "", "server_error", "", "%s", cm_err_str(rc));
-        goto out;
-    }
-    *out = res;
-    if (usage)
-        *usage = u;
-out:
-    cp_tr_codex_result_cleanup(&r);
-    cp_tr_codex_names_free(names);
-    return rc;
+    return cp_tr_codex_aggregate(sse, len, 0, cJSON_GetObjectItemCaseSensitive(client_req, "tools"),
+                                 custom_name, build_message, &c, out, usage, err);
 }

@@ -64,8 +64,6 @@
  */
 int cp_tr_messages_codex_request(const cJSON *req, cJSON **out, struct cp_tr_err *err);
 
-struct cp_tr_messages_codex_call; /* private: one tool call seen in the stream */
-
 /** Streaming state for one response. Caller-owned; init/cleanup pair; fields are private. */
 struct cp_tr_messages_codex_stream {
     char *_id;          /* message id (owned) */
@@ -81,7 +79,7 @@ struct cp_tr_messages_codex_stream {
     size_t _open_call;  /* for a tool_use block: its entry in _calls */
     size_t _next_index; /* index of the next content block */
     struct cp_tr_usage _usage;
-    struct cp_tr_messages_codex_call *_calls; /* tool calls seen (owned) */
+    struct cp_tr_codex_call *_calls; /* tool calls seen (owned) */
     size_t _ncalls;
     struct cp_tr_codex_names *_names; /* from the client's tools (owned, may be NULL) */
 };

@@ -2,11 +2,12 @@
 /* responses_codex.c - Responses-source body rules for the Codex upstream (see the header). */
 #include "translate/responses_codex.h"
 
+#include "translate/tr_common.h"
+
 #include "cm/alloc.h"
 #include "cm/err.h"
 #include "cm/json.h"
 
-#include <stdio.h>
 #include <string.h>
 
 static const char *const dropped[] = {"max_output_tokens",
@@ -24,14 +25,7 @@ static const char *const dropped[] = {"max_output_tokens",
 
 static int fail(struct cp_tr_err *err, int rc, const char *field, const char *msg)
 {
-    if (err) {
-        memset(err, 0, sizeof *err);
-        err->rc = rc;
-        err->status = 400;
-        snprintf(err->field, sizeof err->field, "%s", field);
-        snprintf(err->type, sizeof err->type, "invalid_request_error");
-        snprintf(err->msg, sizeof err->msg, "%s: %s", field, msg);
-    }
+    cp_tr_err_set(err, rc, 400, field, "invalid_request_error", "", "%s: %s", field, msg);
     return rc;
 }
 
@@ -163,12 +157,8 @@ int cp_tr_responses_codex_request(const cJSON *req, cJSON **out, struct cp_tr_er
     *out = body;
     body = NULL;
 out:
-    if (rc == CM_ERR_NOMEM && err) {
-        memset(err, 0, sizeof *err);
-        err->rc = rc;
-        err->status = 503;
-        snprintf(err->msg, sizeof err->msg, "out of memory");
-    }
+    if (rc == CM_ERR_NOMEM)
+        cp_tr_err_set(err, rc, 503, "", "", "", "out of memory");
     cJSON_Delete(inc);
     cJSON_Delete(body);
     cm_free(base);
