@@ -202,10 +202,8 @@ int main(int argc, char **argv)
     }
     if (cm_httpc_new(NULL, &srv.client) != CM_OK)
         goto out;
-    if (cp_refresher_new(&srv, 0, &refresher) != CM_OK || cp_mgmt_new(&srv, &srv.mgmt) != CM_OK ||
-        cp_usage_new(&srv.usage) != CM_OK)
+    if (cp_mgmt_new(&srv, &srv.mgmt) != CM_OK || cp_usage_new(&srv.usage) != CM_OK)
         goto out;
-    srv.refresher = refresher;
     srv.models = list_models;
     srv.models_ud = &srv;
     /* `host: ""` means every interface, as in CLIProxyAPI */
@@ -217,6 +215,10 @@ int main(int argc, char **argv)
         goto out;
     cfg = NULL; /* owned by the live holder now */
     srv.config_path = o.config;
+    /* only now: its thread reads srv.cfg at once (a refresh due at start) */
+    if (cp_refresher_new(&srv, 0, &refresher) != CM_OK)
+        goto out;
+    srv.refresher = refresher;
     snprintf(dir, sizeof dir, "%s", o.config);
     {
         struct cm_fswatch_opts wo = {.dir = dirname(dir), .fn = config_changed, .ud = &srv};
