@@ -921,6 +921,26 @@ int cm_httpd_new(const struct cm_httpd_opts *opts, struct cm_httpd **out)
     return CM_OK;
 }
 
+/* whether some interface has the address of @p ss (a bind to port 0 says EADDRNOTAVAIL if not) */
+static int addr_exists(const struct sockaddr_storage *ss)
+{
+    struct sockaddr_storage probe = *ss;
+    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                              : sizeof(struct sockaddr_in);
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), ok = 1;
+
+    if (fd < 0)
+        return 1; /* cannot tell: let the real bind report */
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&probe)->sin6_port = 0;
+    else
+        ((struct sockaddr_in *)&probe)->sin_port = 0;
+    if (bind(fd, (struct sockaddr *)&probe, len) != 0 && errno == EADDRNOTAVAIL)
+        ok = 0;
+    close(fd);
+    return ok;
+}
+
 int cm_httpd_start(struct cm_httpd *s)
 {
     struct sockaddr_storage ss;
@@ -941,6 +961,15 @@ int cm_httpd_start(struct cm_httpd *s)
     } else {
         cm_log_error(NULL, "httpd: bind address \"%s\" is not an IP address", s->o.bind);
         return CM_ERR_INVAL;
+    }
+    if (!addr_exists(&ss)) {
+        cm_log_error(NULL,
+                     "httpd: bind address %s does not exist on this machine (no network "
+                     "interface has it%s)",
+                     s->o.bind,
+                     strcmp(s->o.bind, "172.17.0.1") == 0 ? "; is Docker installed and running?"
+                                                          : "");
+        return CM_ERR_NOTFOUND;
     }
     if (pthread_create(&s->wd_thr, NULL, wd_main, s) != 0)
         return CM_ERR_IO;
