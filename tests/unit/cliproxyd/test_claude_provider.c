@@ -24,17 +24,9 @@
 #include "cm/httpc.h"
 #include "cm/json.h"
 #include "providers/claude.h"
+#include "tst_support.h"
 
 #define OAT "sk-ant-oat01-secret-token"
-
-static const char *header(const struct cp_upreq *r, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < r->n_headers; i++)
-        if (strncmp(r->headers[i], name, n) == 0 && r->headers[i][n] == ':')
-            return r->headers[i] + n + 2;
-    return NULL;
-}
 
 static size_t header_count(const struct cp_upreq *r, const char *name)
 {
@@ -158,16 +150,16 @@ static void build_headers_oauth(void **state)
         snprintf(line, sizeof line, "%s: %s", want[i][0], want[i][1] ? want[i][1] : sess);
         assert_string_equal(r.headers[i], line);
     }
-    assert_null(header(&r, "x-api-key"));
+    assert_null(tst_header(&r, "x-api-key"));
     cp_upreq_cleanup(&r);
 
     /* other host: no x-client-request-id; trailing '/' dropped; non-stream Accept */
     h.stream = 0;
     assert_int_equal(cp_claude_build("http://127.0.0.1:9/", &c, &h, &r), CM_OK);
     assert_string_equal(r.url, "http://127.0.0.1:9/v1/messages?beta=true");
-    assert_null(header(&r, "x-client-request-id"));
-    assert_string_equal(header(&r, "Accept"), "application/json");
-    assert_null(header(&r, "Accept-Encoding"));
+    assert_null(tst_header(&r, "x-client-request-id"));
+    assert_string_equal(tst_header(&r, "Accept"), "application/json");
+    assert_null(tst_header(&r, "Accept-Encoding"));
     cp_upreq_cleanup(&r);
 
     c.access_token = "";
@@ -182,16 +174,16 @@ static void build_headers_api_key(void **state)
     struct cp_upreq r = {0};
     (void)state;
     assert_int_equal(cp_claude_build("https://API.anthropic.com", &c, &h, &r), CM_OK);
-    assert_string_equal(header(&r, "x-api-key"), "sk-ant-api03-key");
-    assert_null(header(&r, "Authorization"));
-    assert_string_equal(header(&r, "Anthropic-Dangerous-Direct-Browser-Access"), "true");
+    assert_string_equal(tst_header(&r, "x-api-key"), "sk-ant-api03-key");
+    assert_null(tst_header(&r, "Authorization"));
+    assert_string_equal(tst_header(&r, "Anthropic-Dangerous-Direct-Browser-Access"), "true");
     cp_upreq_cleanup(&r);
     /* an API key elsewhere (a relay) goes as Bearer */
     assert_int_equal(cp_claude_build("https://relay.example/anthropic", &c, &h, &r), CM_OK);
     assert_string_equal(r.url, "https://relay.example/anthropic/v1/messages?beta=true");
-    assert_string_equal(header(&r, "Authorization"), "Bearer sk-ant-api03-key");
-    assert_null(header(&r, "x-api-key"));
-    assert_null(header(&r, "Anthropic-Dangerous-Direct-Browser-Access"));
+    assert_string_equal(tst_header(&r, "Authorization"), "Bearer sk-ant-api03-key");
+    assert_null(tst_header(&r, "x-api-key"));
+    assert_null(tst_header(&r, "Anthropic-Dangerous-Direct-Browser-Access"));
     cp_upreq_cleanup(&r);
 }
 
@@ -208,16 +200,16 @@ static void build_headers_client_and_file(void **state)
     struct cp_upreq r = {0};
     (void)state;
     assert_int_equal(cp_claude_build(NULL, &c, &h, &r), CM_OK);
-    assert_string_equal(header(&r, "User-Agent"), "claude-cli/2.0.1 (x)"); /* kept */
-    assert_string_equal(header(&r, "X-Extra"), "1");
-    assert_string_equal(header(&r, "Anthropic-Version"), "2099-01-01");   /* file last */
-    assert_string_equal(cp_upreq_get(&r, "Accept"), "text/event-stream"); /* stream forced */
+    assert_string_equal(tst_header(&r, "User-Agent"), "claude-cli/2.0.1 (x)"); /* kept */
+    assert_string_equal(tst_header(&r, "X-Extra"), "1");
+    assert_string_equal(tst_header(&r, "Anthropic-Version"), "2099-01-01"); /* file last */
+    assert_string_equal(cp_upreq_get(&r, "Accept"), "text/event-stream");   /* stream forced */
     assert_int_equal(header_count(&r, "accept"), 1);
     assert_int_equal(header_count(&r, "anthropic-version"), 1);
     cp_upreq_cleanup(&r);
     af.n_headers = 0;
     assert_int_equal(cp_claude_build(NULL, &c, &h, &r), CM_OK);
-    assert_string_equal(header(&r, "Anthropic-Version"), "2023-01-01"); /* client wins */
+    assert_string_equal(tst_header(&r, "Anthropic-Version"), "2023-01-01"); /* client wins */
     cp_upreq_cleanup(&r);
 }
 
@@ -885,7 +877,7 @@ static void oom_walk(void **state)
         rc = cp_claude_build(NULL, &c, &h, &r);
         cm_alloc_fail_at(0);
         if (rc == CM_OK) {
-            assert_string_equal(header(&r, "X-A"), "1");
+            assert_string_equal(tst_header(&r, "X-A"), "1");
             cp_upreq_cleanup(&r);
             break;
         }

@@ -13,15 +13,7 @@
 
 #include "cm/err.h"
 #include "providers/codex.h"
-
-static const char *header(const struct cp_upreq *r, const char *name)
-{
-    size_t n = strlen(name);
-    for (size_t i = 0; i < r->n_headers; i++)
-        if (strncmp(r->headers[i], name, n) == 0 && r->headers[i][n] == ':')
-            return r->headers[i] + n + 2;
-    return NULL;
-}
+#include "tst_support.h"
 
 static void build_headers(void **state)
 {
@@ -34,17 +26,17 @@ static void build_headers(void **state)
     assert_int_equal(cp_codex_build("http://x/backend-api/codex", &c, "sess-1", NULL, "curl/8", &r),
                      0);
     assert_string_equal(r.url, "http://x/backend-api/codex/responses");
-    assert_string_equal(header(&r, "Authorization"), "Bearer at-secret-0123456789");
-    assert_string_equal(header(&r, "Accept"), "text/event-stream");
-    assert_string_equal(header(&r, "Originator"), "codex-tui");
-    assert_string_equal(header(&r, "Chatgpt-Account-Id"), "acct-1");
-    assert_string_equal(header(&r, "Session_id"), "sess-1");
-    assert_string_equal(header(&r, "User-Agent"), CP_CODEX_DEFAULT_UA); /* curl is not Codex */
+    assert_string_equal(tst_header(&r, "Authorization"), "Bearer at-secret-0123456789");
+    assert_string_equal(tst_header(&r, "Accept"), "text/event-stream");
+    assert_string_equal(tst_header(&r, "Originator"), "codex-tui");
+    assert_string_equal(tst_header(&r, "Chatgpt-Account-Id"), "acct-1");
+    assert_string_equal(tst_header(&r, "Session_id"), "sess-1");
+    assert_string_equal(tst_header(&r, "User-Agent"), CP_CODEX_DEFAULT_UA); /* curl is not Codex */
     cp_upreq_cleanup(&r);
     assert_int_equal(cp_codex_build("http://x", &c, "s", "my-originator", "codex_cli_rs/0.9", &r),
                      0);
-    assert_string_equal(header(&r, "Originator"), "my-originator");
-    assert_string_equal(header(&r, "User-Agent"), "codex_cli_rs/0.9");
+    assert_string_equal(tst_header(&r, "Originator"), "my-originator");
+    assert_string_equal(tst_header(&r, "User-Agent"), "codex_cli_rs/0.9");
     cp_upreq_cleanup(&r);
     c.access_token = NULL;
     assert_int_equal(cp_codex_build("http://x", &c, "s", NULL, NULL, &r), CM_ERR_INVAL);

@@ -155,28 +155,15 @@ static void test_block_list_keeps_comments(void **state)
 {
     static const char *const items[] = {"new-1", "new \"2\""};
     (void)state;
-    expect_list("# top comment\n"
-                "host: \"127.0.0.1\" # inline\n"
-                "# Client keys\n"
-                "api-keys:\n"
-                "  - \"old-1\"   # first\n"
-                "  # - \"commented\"\n"
-                "  - old-2\n"
-                "\n"
-                "# Debug\n"
-                "debug: true\n"
-                "unknown-key: 5\n",
-                items, 2,
-                "# top comment\n"
-                "host: \"127.0.0.1\" # inline\n"
-                "# Client keys\n"
-                "api-keys:\n"
-                "  - \"new-1\"\n"
-                "  - \"new \\\"2\\\"\"\n"
-                "\n"
-                "# Debug\n"
-                "debug: true\n"
-                "unknown-key: 5\n");
+    /* the text around the list stays as it was */
+#define BEFORE "# top comment\nhost: \"127.0.0.1\" # inline\n# Client keys\napi-keys:\n"
+#define AFTER "\n# Debug\ndebug: true\nunknown-key: 5\n"
+    expect_list(BEFORE "  - \"old-1\"   # first\n"
+                       "  # - \"commented\"\n"
+                       "  - old-2\n" AFTER,
+                items, 2, BEFORE "  - \"new-1\"\n  - \"new \\\"2\\\"\"\n" AFTER);
+#undef BEFORE
+#undef AFTER
     /* a key-line comment stays; deeper indentation of the old items is kept */
     expect_list("api-keys: # who may call\n"
                 "    - a\n"
@@ -219,29 +206,19 @@ static void test_absent_and_lookalikes(void **state)
     expect_list("port: 8317", items, 1, "port: 8317\napi-keys:\n  - \"k\"\n");
     expect_list("", items, 1, "api-keys:\n  - \"k\"\n");
     /* lookalikes: a longer key, a nested key, text in a block scalar, a comment */
-    expect_list("api-keys-extra: x\n"
-                "codex-api-key:\n"
-                "  - api-key: \"a\"\n"
-                "    base-url: \"https://x\"\n"
-                "payload:\n"
-                "  api-keys:\n"
-                "    - nested\n"
-                "# api-keys:\n"
-                "#   - commented\n"
-                "\"api-keys\":\n"
-                "  - old\n",
-                items, 1,
-                "api-keys-extra: x\n"
-                "codex-api-key:\n"
-                "  - api-key: \"a\"\n"
-                "    base-url: \"https://x\"\n"
-                "payload:\n"
-                "  api-keys:\n"
-                "    - nested\n"
-                "# api-keys:\n"
-                "#   - commented\n"
-                "\"api-keys\":\n"
-                "  - \"k\"\n");
+#define LOOKALIKES                                                                                 \
+    "api-keys-extra: x\n"                                                                          \
+    "codex-api-key:\n"                                                                             \
+    "  - api-key: \"a\"\n"                                                                         \
+    "    base-url: \"https://x\"\n"                                                                \
+    "payload:\n"                                                                                   \
+    "  api-keys:\n"                                                                                \
+    "    - nested\n"                                                                               \
+    "# api-keys:\n"                                                                                \
+    "#   - commented\n"                                                                            \
+    "\"api-keys\":\n"
+    expect_list(LOOKALIKES "  - old\n", items, 1, LOOKALIKES "  - \"k\"\n");
+#undef LOOKALIKES
 }
 
 static void test_crlf_and_bom(void **state)

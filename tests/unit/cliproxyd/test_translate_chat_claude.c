@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,99 +24,14 @@
 #include "cm/json.h"
 #include "cm/sse.h"
 #include "translate/chat_claude.h"
+#include "tst_support.h"
 
 #define TEST_ID "chatcmpl-test"
 #define TEST_CREATED 1700000000
 
-/* ---- files ---- */
-
-static char *fixture_dir(void)
-{
-    const char *root = getenv("CM_TEST_DATA");
-    struct cm_buf b;
-
-    assert_non_null(root);
-    cm_buf_init(&b, 4096);
-    assert_int_equal(cm_buf_appendf(&b, "%s/translate/chat_claude", root), CM_OK);
-    return cm_buf_release(&b, NULL);
-}
-
-/* Whole file into a new buffer, or NULL if it does not exist. */
-static char *read_file(const char *dir, const char *name, size_t *len)
-{
-    struct cm_buf path, data;
-    char tmp[4096];
-    size_t n;
-    FILE *f;
-
-    cm_buf_init(&path, 4096);
-    assert_int_equal(cm_buf_appendf(&path, "%s/%s", dir, name), CM_OK);
-    f = fopen(path.data, "rb");
-    cm_buf_cleanup(&path);
-    if (!f)
-        return NULL;
-    cm_buf_init(&data, (size_t)16 << 20);
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-        assert_int_equal(cm_buf_append(&data, tmp, n), CM_OK);
-    fclose(f);
-    return cm_buf_release(&data, len);
-}
-
-static cJSON *parse_or_die(const char *s, size_t n)
-{
-    cJSON *j = NULL;
-    struct cm_json_err je;
-    int rc = cm_json_parse(s, n, NULL, &j, &je);
-    if (rc)
-        fail_msg("bad JSON (%s): %.*s", je.msg, (int)(n > 300 ? 300 : n), s);
-    return j;
-}
-
-static cJSON *parse_str(const char *s)
-{
-    return parse_or_die(s, strlen(s));
-}
-
-static cJSON *read_json(const char *dir, const char *name)
-{
-    size_t n = 0;
-    char *s = read_file(dir, name, &n);
-    cJSON *j;
-
-    if (!s)
-        return NULL;
-    j = parse_or_die(s, n);
-    cm_free(s);
-    return j;
-}
-
-static void assert_json_equal(const cJSON *got, const cJSON *want, const char *what)
-{
-    if (!cJSON_Compare(got, want, 1)) {
-        char *g = NULL, *w = NULL;
-        assert_int_equal(cm_json_print(got, &g, NULL), CM_OK);
-        assert_int_equal(cm_json_print(want, &w, NULL), CM_OK);
-        print_error("%s differs\n got:  %s\n want: %s\n", what, g, w);
-        cm_free(g);
-        cm_free(w);
-        fail();
-    }
-}
-
-static char *fixture(const char *cs, const char *name, size_t *len)
-{
-    char *dir = fixture_dir();
-    struct cm_buf p;
-    char *s;
-
-    cm_buf_init(&p, 4096);
-    assert_int_equal(cm_buf_appendf(&p, "%s/%s", dir, cs), CM_OK);
-    s = read_file(p.data, name, len);
-    assert_non_null(s);
-    cm_buf_cleanup(&p);
-    cm_free(dir);
-    return s;
-}
+TST_HAS_CONTENT(has_content, cp_tr_chat_claude)
+TST_TRANSLATOR(TR, cp_tr_chat_claude, "chat_claude", tst_assert_chat_sse_equal, has_content,
+               TEST_ID, TEST_CREATED);
 
 /* The member at dotted @p path ("choices.0.delta"; numbers index arrays), or NULL. */
 static const cJSON *member(const cJSON *o, const char *path)
@@ -137,146 +51,6 @@ static const cJSON *member(const cJSON *o, const char *path)
     return o;
 }
 
-/* ---- SSE: collect the data of each event ---- */
-
-struct events {
-    char *data[256];
-    char *type[256];
-    size_t n;
-};
-
-static int collect(void *ud, const struct cm_sse_event *ev)
-{
-    struct events *e = ud;
-    assert_true(e->n < 256);
-    e->data[e->n] = cm_strndup(ev->data, ev->data_len);
-    e->type[e->n] = ev->type ? cm_strndup(ev->type, ev->type_len) : NULL;
-    assert_non_null(e->data[e->n]);
-    e->n++;
-    return 0;
-}
-
-static void events_parse(struct events *e, const char *s, size_t n)
-{
-    struct cm_sse_parser p;
-
-    memset(e, 0, sizeof(*e));
-    cm_sse_parser_init(&p, 0, collect, NULL, e);
-    assert_int_equal(cm_sse_parser_feed(&p, s, n, NULL), CM_OK);
-    assert_int_equal(cm_sse_parser_finish(&p, 0), CM_OK);
-    cm_sse_parser_cleanup(&p);
-}
-
-static void events_free(struct events *e)
-{
-    for (size_t i = 0; i < e->n; i++) {
-        cm_free(e->data[i]);
-        cm_free(e->type[i]);
-    }
-    e->n = 0;
-}
-
-/* Compares two client streams event by event ([DONE] literally, JSON as trees). */
-static void assert_sse_equal(const char *got, size_t got_len, const char *want, size_t want_len,
-                             const char *what)
-{
-    struct events g, w;
-    size_t i;
-
-    events_parse(&g, got, got_len);
-    events_parse(&w, want, want_len);
-    if (g.n != w.n)
-        fail_msg("%s: %zu events, want %zu; got:\n%.*s", what, g.n, w.n, (int)got_len, got);
-    for (i = 0; i < g.n; i++) {
-        assert_null(g.type[i]); /* chat streams carry data lines only */
-        if (strcmp(w.data[i], "[DONE]") == 0 || strcmp(g.data[i], "[DONE]") == 0) {
-            assert_string_equal(g.data[i], w.data[i]);
-        } else {
-            cJSON *gj = parse_or_die(g.data[i], strlen(g.data[i]));
-            cJSON *wj = parse_or_die(w.data[i], strlen(w.data[i]));
-            char label[128];
-            snprintf(label, sizeof(label), "%s event %zu", what, i);
-            assert_json_equal(gj, wj, label);
-            cJSON_Delete(gj);
-            cJSON_Delete(wj);
-        }
-    }
-    /* every client event is a bare "data: ...\n\n" frame */
-    assert_true(got_len >= 2 && got[got_len - 1] == '\n' && got[got_len - 2] == '\n');
-    assert_null(strstr(got, "event:"));
-    events_free(&g);
-    events_free(&w);
-}
-
-/* ---- driving the stream translator through cm_sse ---- */
-
-struct drive {
-    struct cp_tr_chat_claude_stream st;
-    struct cm_buf out;
-    struct cp_tr_err err;
-    int last_rc;        /* first non-OK code returned by event() */
-    size_t content_len; /* bytes in out when has_content() first turned true */
-    bool content_seen;
-};
-
-static int drive_event(void *ud, const struct cm_sse_event *ev)
-{
-    struct drive *d = ud;
-    size_t before = d->out.len;
-    int rc = cp_tr_chat_claude_stream_event(&d->st, ev->type, ev->type_len, ev->data, ev->data_len,
-                                            &d->out, &d->err);
-    if (rc && !d->last_rc)
-        d->last_rc = rc;
-    if (!d->content_seen && cp_tr_chat_claude_stream_has_content(&d->st)) {
-        d->content_seen = true;
-        d->content_len = before;
-    }
-    return 0;
-}
-
-/*
- * Feeds @p up in chunks: @p step bytes each (0 = whole), or, with @p cut, two pieces cut at
- * byte @p cut. Each chunk sits in its own exact-size heap block. Returns the finish() code;
- * the client stream is left in d->out.
- */
-static int run_stream(struct drive *d, const cJSON *req, const char *up, size_t len, size_t step,
-                      size_t cut)
-{
-    struct cm_sse_parser p;
-    size_t off = 0;
-    int rc;
-
-    memset(d, 0, sizeof(*d));
-    cm_buf_init(&d->out, (size_t)1 << 20);
-    assert_int_equal(cp_tr_chat_claude_stream_init(&d->st, req, TEST_ID, TEST_CREATED, NULL),
-                     CM_OK);
-    assert_false(cp_tr_chat_claude_stream_has_content(&d->st));
-    cm_sse_parser_init(&p, 0, drive_event, NULL, d);
-    while (off < len) {
-        size_t n = cut ? (off ? len - off : cut) : step ? step : len;
-        char *chunk;
-        if (n > len - off)
-            n = len - off;
-        chunk = cm_malloc(n);
-        assert_non_null(chunk);
-        memcpy(chunk, up + off, n);
-        assert_int_equal(cm_sse_parser_feed(&p, chunk, n, NULL), CM_OK);
-        cm_free(chunk);
-        off += n;
-    }
-    /* as the caller does: an event cut by the end of the stream is dropped (spec rule) */
-    assert_int_equal(cm_sse_parser_finish(&p, 0), CM_OK);
-    cm_sse_parser_cleanup(&p);
-    rc = cp_tr_chat_claude_stream_finish(&d->st, &d->out, d->last_rc ? NULL : &d->err);
-    return d->last_rc ? d->last_rc : rc;
-}
-
-static void drive_cleanup(struct drive *d)
-{
-    cp_tr_chat_claude_stream_cleanup(&d->st);
-    cm_buf_cleanup(&d->out);
-}
-
 /* ---- rebuilding the non-stream Message an SSE body describes (for from_message) ---- */
 
 struct rebuild {
@@ -286,7 +60,7 @@ struct rebuild {
 static int rebuild_event(void *ud, const struct cm_sse_event *ev)
 {
     struct rebuild *r = ud;
-    cJSON *e = parse_or_die(ev->data, ev->data_len);
+    cJSON *e = tst_parse(ev->data, ev->data_len);
     const char *t = cJSON_GetObjectItemCaseSensitive(e, "type")->valuestring;
     cJSON *content = r->msg ? cJSON_GetObjectItemCaseSensitive(r->msg, "content") : NULL;
 
@@ -318,9 +92,7 @@ static int rebuild_event(void *ud, const struct cm_sse_event *ev)
         cJSON *b = cJSON_GetArrayItem(content, cJSON_GetArraySize(content) - 1);
         cJSON *j = cJSON_DetachItemFromObjectCaseSensitive(b, "_json");
         if (j && j->valuestring[0]) /* a real Message carries the parsed input object */
-            assert_int_equal(
-                cm_json_set_item(b, "input", parse_or_die(j->valuestring, strlen(j->valuestring))),
-                CM_OK);
+            assert_int_equal(cm_json_set_item(b, "input", tst_parse_str(j->valuestring)), CM_OK);
         cJSON_Delete(j);
     } else if (strcmp(t, "message_delta") == 0) {
         cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "delta");
@@ -355,192 +127,125 @@ static cJSON *rebuild_message(const char *up, size_t len)
     return r.msg;
 }
 
-/* ---- the fixture runner ---- */
+/* ---- the fixtures ---- */
 
-static void run_case(const char *dir, const char *name, int *requests, int *streams, int *aggs)
+static void check_stream(const struct tst_drive *d, const struct cp_tr_usage *u)
 {
+    assert_int_equal(u->total, u->input + u->output);
+    assert_true(cp_tr_chat_claude_stream_has_content(d->st));
+    assert_true(d->content_seen);
+    /* before has_content() turns true, at most the role-only opener went out */
+    if (d->content_at) {
+        struct tst_events e;
+        cJSON *j, *want_d = tst_parse_str("{\"role\":\"assistant\",\"content\":\"\"}");
+        tst_events_parse(&e, d->out.data, d->content_at);
+        assert_int_equal(e.n, 1);
+        j = tst_parse_str(e.data[0]);
+        tst_assert_json_equal(member(j, "choices.0.delta"), want_d, "opener");
+        cJSON_Delete(j);
+        cJSON_Delete(want_d);
+        tst_events_free(&e);
+    }
+}
+
+/* The same answer as one non-stream Message gives the same completion and usage. */
+static void check_aggregate(const char *name, const cJSON *in, const char *up, size_t up_len,
+                            const cJSON *want, const struct cp_tr_usage *u)
+{
+    cJSON *got = NULL, *msg = rebuild_message(up, up_len);
+    struct cp_tr_usage u2;
+    struct cp_tr_err err;
     char label[256];
-    struct cm_buf cdir;
-    cJSON *in, *want;
-    char *up, *exp;
-    size_t up_len = 0, exp_len = 0;
 
-    cm_buf_init(&cdir, 4096);
-    assert_int_equal(cm_buf_appendf(&cdir, "%s/%s", dir, name), CM_OK);
-    in = read_json(cdir.data, "in.json");
-    if (!in)
-        fail_msg("%s: no in.json", name);
-
-    want = read_json(cdir.data, "expected.json");
-    if (want) {
-        cJSON *got = NULL;
-        struct cp_tr_err err;
-        int rc = cp_tr_chat_claude_request(in, &got, &err);
-        if (rc)
-            fail_msg("%s: request translation failed: %s", name, err.msg);
-        snprintf(label, sizeof(label), "%s/expected.json", name);
-        assert_json_equal(got, want, label);
-        cJSON_Delete(got);
-        cJSON_Delete(want);
-        (*requests)++;
-    }
-
-    up = read_file(cdir.data, "upstream.sse", &up_len);
-    exp = read_file(cdir.data, "expected.sse", &exp_len);
-    if (up && exp) {
-        struct drive d;
-        struct cp_tr_usage u;
-        size_t cut;
-
-        snprintf(label, sizeof(label), "%s/expected.sse (whole)", name);
-        assert_int_equal(run_stream(&d, in, up, up_len, 0, 0), CM_OK);
-        assert_sse_equal(d.out.data, d.out.len, exp, exp_len, label);
-        assert_int_equal(cp_tr_chat_claude_stream_usage(&d.st, &u), CM_OK);
-        assert_int_equal(u.total, u.input + u.output);
-        assert_true(cp_tr_chat_claude_stream_has_content(&d.st));
-        assert_true(d.content_seen);
-        /* before has_content() turns true, at most the role-only opener went out */
-        if (d.content_len) {
-            struct events e;
-            cJSON *j, *want_d = parse_str("{\"role\":\"assistant\",\"content\":\"\"}");
-            events_parse(&e, d.out.data, d.content_len);
-            assert_int_equal(e.n, 1);
-            j = parse_str(e.data[0]);
-            assert_json_equal(member(j, "choices.0.delta"), want_d, "opener");
-            cJSON_Delete(j);
-            cJSON_Delete(want_d);
-            events_free(&e);
-        }
-        drive_cleanup(&d);
-
-        snprintf(label, sizeof(label), "%s/expected.sse (byte by byte)", name);
-        assert_int_equal(run_stream(&d, in, up, up_len, 1, 0), CM_OK);
-        assert_sse_equal(d.out.data, d.out.len, exp, exp_len, label);
-        drive_cleanup(&d);
-
-        for (cut = 1; cut < up_len; cut++) {
-            snprintf(label, sizeof(label), "%s/expected.sse (cut at %zu)", name, cut);
-            assert_int_equal(run_stream(&d, in, up, up_len, 0, cut), CM_OK);
-            assert_sse_equal(d.out.data, d.out.len, exp, exp_len, label);
-            drive_cleanup(&d);
-        }
-        (*streams)++;
-    }
-
-    want = read_json(cdir.data, "expected_nonstream.json");
-    if (up && want) {
-        cJSON *got = NULL, *msg;
-        struct cp_tr_usage u, u2;
-        struct cp_tr_err err;
-        int rc = cp_tr_chat_claude_aggregate(up, up_len, in, TEST_ID, TEST_CREATED, &got, &u, &err);
-        if (rc)
-            fail_msg("%s: aggregation failed: %s", name, err.msg);
-        snprintf(label, sizeof(label), "%s/expected_nonstream.json", name);
-        assert_json_equal(got, want, label);
-        cJSON_Delete(got);
-
-        /* the same answer as one non-stream Message */
-        msg = rebuild_message(up, up_len);
-        rc = cp_tr_chat_claude_from_message(msg, in, TEST_ID, TEST_CREATED, &got, &u2, &err);
-        if (rc)
-            fail_msg("%s: from_message failed: %s", name, err.msg);
-        /* a parsed input prints without the upstream's spacing: compare arguments as JSON */
+    if (cp_tr_chat_claude_from_message(msg, in, TEST_ID, TEST_CREATED, &got, &u2, &err))
+        fail_msg("%s: from_message failed: %s", name, err.msg);
+    /* a parsed input prints without the upstream's spacing: compare arguments as JSON */
+    {
+        cJSON *gc = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(got, "choices"), 0), "message"),
+            "tool_calls");
+        cJSON *wc = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(want, "choices"), 0),
+                "message"),
+            "tool_calls");
+        cJSON *g, *w = wc ? wc->child : NULL;
+        cJSON_ArrayForEach(g, gc)
         {
-            cJSON *gc = cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(got, "choices"), 0),
-                    "message"),
-                "tool_calls");
-            cJSON *wc = cJSON_GetObjectItemCaseSensitive(
-                cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(want, "choices"), 0),
-                    "message"),
-                "tool_calls");
-            cJSON *g, *w = wc ? wc->child : NULL;
-            cJSON_ArrayForEach(g, gc)
-            {
-                cJSON *ga = cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetObjectItemCaseSensitive(g, "function"), "arguments");
-                cJSON *wa = cJSON_GetObjectItemCaseSensitive(
-                    cJSON_GetObjectItemCaseSensitive(w, "function"), "arguments");
-                cJSON *gj = parse_str(ga->valuestring), *wj = parse_str(wa->valuestring);
-                assert_json_equal(gj, wj, "from_message arguments");
-                cJSON_Delete(gj);
-                cJSON_Delete(wj);
-                cJSON_SetValuestring(ga, wa->valuestring);
-                w = w->next;
-            }
+            cJSON *ga = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(g, "function"), "arguments");
+            cJSON *wa = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(w, "function"), "arguments");
+            cJSON *gj = tst_parse_str(ga->valuestring), *wj = tst_parse_str(wa->valuestring);
+            tst_assert_json_equal(gj, wj, "from_message arguments");
+            cJSON_Delete(gj);
+            cJSON_Delete(wj);
+            cJSON_SetValuestring(ga, wa->valuestring);
+            w = w->next;
         }
-        snprintf(label, sizeof(label), "%s/expected_nonstream.json (from_message)", name);
-        assert_json_equal(got, want, label);
-        assert_memory_equal(&u, &u2, sizeof(u));
-        cJSON_Delete(got);
-        cJSON_Delete(msg);
-        (*aggs)++;
     }
-    cJSON_Delete(want);
-    cm_free(up);
-    cm_free(exp);
-    cJSON_Delete(in);
-    cm_buf_cleanup(&cdir);
+    snprintf(label, sizeof(label), "%s/expected_nonstream.json (from_message)", name);
+    tst_assert_json_equal(got, want, label);
+    assert_memory_equal(u, &u2, sizeof(*u));
+    cJSON_Delete(got);
+    cJSON_Delete(msg);
 }
 
 static void test_fixtures(void **state)
 {
-    char *dir = fixture_dir();
-    int cases = 0, requests = 0, streams = 0, aggs = 0;
-    struct dirent *de;
-    DIR *d;
+    static const struct tst_fixture_run run = {
+        .tr = &TR,
+        .cut_step = 1,
+        .min_cases = 11,
+        .min_requests = 11,
+        .min_streams = 8,
+        .min_aggs = 8,
+        .check_stream = check_stream,
+        .check_aggregate = check_aggregate,
+    };
 
     (void)state;
-    d = opendir(dir);
-    assert_non_null(d);
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        run_case(dir, de->d_name, &requests, &streams, &aggs);
-        cases++;
-    }
-    closedir(d);
-    cm_free(dir);
-    print_message("chat_claude fixtures: %d cases, %d requests, %d streams, %d aggregations\n",
-                  cases, requests, streams, aggs);
-    assert_true(cases >= 11);
-    assert_true(requests >= 11);
-    assert_true(streams >= 8);
-    assert_true(aggs >= 8);
+    tst_run_fixtures(&run);
 }
 
 /* ---- request errors ---- */
 
-static int translate_str(const char *json, cJSON **out, struct cp_tr_err *err)
-{
-    cJSON *req = parse_str(json);
-    int rc = cp_tr_chat_claude_request(req, out, err);
-    cJSON_Delete(req);
-    return rc;
-}
-
-static void expect_field_error(const char *json, int want_rc, const char *field)
-{
-    struct cp_tr_err err;
-    cJSON *out = (cJSON *)(uintptr_t)1;
-    int rc = translate_str(json, &out, &err);
-
-    if (rc != want_rc || strcmp(err.field, field) != 0)
-        fail_msg("%s: rc %d field '%s' (%s), want rc %d field '%s'", json, rc, err.field, err.msg,
-                 want_rc, field);
-    assert_ptr_equal(out, (cJSON *)(uintptr_t)1); /* out untouched on failure */
-    assert_int_equal(err.rc, want_rc);
-    assert_int_equal(err.status, 400);
-    assert_non_null(strstr(err.msg, field));
-    assert_string_equal(err.type, "invalid_request_error");
-}
+#define translate_str(json, out, err) tst_translate_str(cp_tr_chat_claude_request, json, out, err)
+#define expect_field_error(json, rc, field)                                                        \
+    tst_expect_field_error(cp_tr_chat_claude_request, json, rc, field)
 
 #define M_USER "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]"
 
 static void test_request_errors(void **state)
 {
+    /* one member at fault beside a good user message: {<members>,"messages":[...]} */
+    static const struct {
+        const char *members, *field;
+    } knobs[] = {
+        /* the model and its suffix */
+        {"\"model\":\"\"", "model"},
+        {"\"model\":\"(high)\"", "model"},
+        {"\"model\":\"claude-sonnet-4-5(turbo)\"", "model"},
+        {"\"model\":\"c\",\"reasoning_effort\":\"huge\"", "reasoning_effort"},
+        {"\"model\":\"c\",\"reasoning_effort\":\"4096\"", "reasoning_effort"},
+        /* what Claude cannot express */
+        {"\"model\":\"c\",\"n\":2", "n"},
+        {"\"model\":\"c\",\"logprobs\":true", "logprobs"},
+        {"\"model\":\"c\",\"audio\":{\"voice\":\"alloy\"}", "audio"},
+        {"\"model\":\"c\",\"modalities\":[\"text\",\"audio\"]", "modalities"},
+        {"\"model\":\"c\",\"functions\":[]", "functions"},
+        {"\"model\":\"c\",\"response_format\":{\"type\":\"json_object\"}", "response_format.type"},
+        /* sampling and stop */
+        {"\"model\":\"c\",\"stop\":[\"a\",3]", "stop[1]"},
+        {"\"model\":\"c\",\"stop\":5", "stop"},
+        {"\"model\":\"c\",\"max_tokens\":0", "max_tokens"},
+        {"\"model\":\"c\",\"max_completion_tokens\":\"9\"", "max_completion_tokens"},
+        {"\"model\":\"c\",\"temperature\":3", "temperature"},
+        {"\"model\":\"c\",\"top_p\":\"x\"", "top_p"},
+        {"\"model\":\"c\",\"stream\":\"yes\"", "stream"},
+        {"\"model\":\"c\",\"parallel_tool_calls\":1", "parallel_tool_calls"},
+    };
     struct cp_tr_err err;
     cJSON *out = NULL;
 
@@ -616,25 +321,7 @@ static void test_request_errors(void **state)
     expect_field_error("{\"model\":\"c\",\"messages\":{}}", CM_ERR_INVAL, "messages");
     expect_field_error("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", CM_ERR_INVAL,
                        "model");
-    expect_field_error("{\"model\":\"\"," M_USER "}", CM_ERR_INVAL, "model");
-    expect_field_error("{\"model\":\"(high)\"," M_USER "}", CM_ERR_INVAL, "model");
-    expect_field_error("{\"model\":\"claude-sonnet-4-5(turbo)\"," M_USER "}", CM_ERR_INVAL,
-                       "model");
-    expect_field_error("{\"model\":\"c\",\"reasoning_effort\":\"huge\"," M_USER "}", CM_ERR_INVAL,
-                       "reasoning_effort");
-    expect_field_error("{\"model\":\"c\",\"reasoning_effort\":\"4096\"," M_USER "}", CM_ERR_INVAL,
-                       "reasoning_effort");
-    /* what Claude cannot express */
-    expect_field_error("{\"model\":\"c\",\"n\":2," M_USER "}", CM_ERR_INVAL, "n");
-    expect_field_error("{\"model\":\"c\",\"logprobs\":true," M_USER "}", CM_ERR_INVAL, "logprobs");
-    expect_field_error("{\"model\":\"c\",\"audio\":{\"voice\":\"alloy\"}," M_USER "}", CM_ERR_INVAL,
-                       "audio");
-    expect_field_error("{\"model\":\"c\",\"modalities\":[\"text\",\"audio\"]," M_USER "}",
-                       CM_ERR_INVAL, "modalities");
-    expect_field_error("{\"model\":\"c\",\"functions\":[]," M_USER "}", CM_ERR_INVAL, "functions");
-    expect_field_error("{\"model\":\"c\",\"response_format\":{\"type\":\"json_object\"}," M_USER
-                       "}",
-                       CM_ERR_INVAL, "response_format.type");
+    /* what Claude cannot express (more in knobs) */
     expect_field_error("{\"model\":\"c\",\"messages\":[{\"role\":\"assistant\",\"content\":null,"
                        "\"function_call\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}",
                        CM_ERR_INVAL, "messages[0].function_call");
@@ -674,18 +361,12 @@ static void test_request_errors(void **state)
     expect_field_error("{\"model\":\"c\",\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"c\","
                        "\"content\":[{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
                        CM_ERR_INVAL, "messages[0].content[0].type");
-    /* sampling and stop */
-    expect_field_error("{\"model\":\"c\",\"stop\":[\"a\",3]," M_USER "}", CM_ERR_INVAL, "stop[1]");
-    expect_field_error("{\"model\":\"c\",\"stop\":5," M_USER "}", CM_ERR_INVAL, "stop");
-    expect_field_error("{\"model\":\"c\",\"max_tokens\":0," M_USER "}", CM_ERR_INVAL, "max_tokens");
-    expect_field_error("{\"model\":\"c\",\"max_completion_tokens\":\"9\"," M_USER "}", CM_ERR_INVAL,
-                       "max_completion_tokens");
-    expect_field_error("{\"model\":\"c\",\"temperature\":3," M_USER "}", CM_ERR_INVAL,
-                       "temperature");
-    expect_field_error("{\"model\":\"c\",\"top_p\":\"x\"," M_USER "}", CM_ERR_INVAL, "top_p");
-    expect_field_error("{\"model\":\"c\",\"stream\":\"yes\"," M_USER "}", CM_ERR_INVAL, "stream");
-    expect_field_error("{\"model\":\"c\",\"parallel_tool_calls\":1," M_USER "}", CM_ERR_INVAL,
-                       "parallel_tool_calls");
+    for (size_t i = 0; i < sizeof(knobs) / sizeof(knobs[0]); i++) {
+        char req[256];
+        assert_true((size_t)snprintf(req, sizeof(req), "{%s," M_USER "}", knobs[i].members) <
+                    sizeof(req));
+        expect_field_error(req, CM_ERR_INVAL, knobs[i].field);
+    }
 
     assert_int_equal(cp_tr_chat_claude_request(NULL, &out, &err), CM_ERR_INVAL);
     assert_int_equal(err.status, 400);
@@ -717,8 +398,8 @@ static void assert_member_json(const cJSON *o, const char *path, const char *wan
     }
     if (!got)
         fail_msg("%s is missing", path);
-    want = parse_str(want_json);
-    assert_json_equal(got, want, path);
+    want = tst_parse_str(want_json);
+    tst_assert_json_equal(got, want, path);
     cJSON_Delete(want);
 }
 
@@ -836,10 +517,10 @@ static void test_request_rules(void **state)
         const char *s = "{\"model\":\"c(high)\",\"temperature\":1,\"messages\":[{\"role\":\"tool\","
                         "\"tool_call_id\":\"a\",\"content\":\"r\"},{\"role\":\"tool\","
                         "\"tool_call_id\":\"b\",\"content\":\"r\"}]}";
-        cJSON *req = parse_str(s), *copy = parse_str(s);
+        cJSON *req = tst_parse_str(s), *copy = tst_parse_str(s);
         struct cp_tr_err err;
         assert_int_equal(cp_tr_chat_claude_request(req, &out, &err), CM_OK);
-        assert_json_equal(req, copy, "client request after translation");
+        tst_assert_json_equal(req, copy, "client request after translation");
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(out, "messages")), 1);
         cJSON_Delete(out);
         cJSON_Delete(req);
@@ -849,52 +530,17 @@ static void test_request_rules(void **state)
 
 static void test_request_limits(void **state)
 {
-    struct cm_buf b;
-    struct cp_tr_err err;
-    cJSON *req, *out = NULL;
-    int i;
-
     (void)state;
-    cm_buf_init(&b, (size_t)1 << 20);
-    assert_int_equal(cm_buf_append_str(&b, "{\"model\":\"c\",\"messages\":["), CM_OK);
-    for (i = 0; i <= CP_TR_CHAT_CLAUDE_MAX_MESSAGES; i++)
-        assert_int_equal(
-            cm_buf_appendf(&b, "%s{\"role\":\"user\",\"content\":\"m\"}", i ? "," : ""), CM_OK);
-    assert_int_equal(cm_buf_append_str(&b, "]}"), CM_OK);
-    req = parse_or_die(b.data, b.len);
-    assert_int_equal(cp_tr_chat_claude_request(req, &out, &err), CM_ERR_LIMIT);
-    assert_string_equal(err.field, "messages");
-    assert_int_equal(err.status, 400);
-    assert_null(out);
-    cJSON_Delete(req);
-
-    cm_buf_reset(&b);
-    assert_int_equal(cm_buf_append_str(&b, "{\"model\":\"c\",\"messages\":[{\"role\":\"user\","
-                                           "\"content\":["),
-                     CM_OK);
-    for (i = 0; i <= CP_TR_CHAT_CLAUDE_MAX_PARTS; i++)
-        assert_int_equal(cm_buf_appendf(&b, "%s{\"type\":\"text\",\"text\":\"p\"}", i ? "," : ""),
-                         CM_OK);
-    assert_int_equal(cm_buf_append_str(&b, "]}]}"), CM_OK);
-    req = parse_or_die(b.data, b.len);
-    assert_int_equal(cp_tr_chat_claude_request(req, &out, &err), CM_ERR_LIMIT);
-    assert_string_equal(err.field, "messages[0].content");
-    cJSON_Delete(req);
-
-    cm_buf_reset(&b);
-    assert_int_equal(cm_buf_append_str(&b, "{\"model\":\"c\"," M_USER ",\"tools\":["), CM_OK);
-    for (i = 0; i <= CP_TR_CHAT_CLAUDE_MAX_TOOLS; i++)
-        assert_int_equal(cm_buf_appendf(&b,
-                                        "%s{\"type\":\"function\",\"function\":{\"name\":"
-                                        "\"f%d\"}}",
-                                        i ? "," : "", i),
-                         CM_OK);
-    assert_int_equal(cm_buf_append_str(&b, "]}"), CM_OK);
-    req = parse_or_die(b.data, b.len);
-    assert_int_equal(cp_tr_chat_claude_request(req, &out, &err), CM_ERR_LIMIT);
-    assert_string_equal(err.field, "tools");
-    cJSON_Delete(req);
-    cm_buf_cleanup(&b);
+    tst_expect_limit(cp_tr_chat_claude_request, "{\"model\":\"c\",\"messages\":[",
+                     "{\"role\":\"user\",\"content\":\"m\"}", CP_TR_CHAT_CLAUDE_MAX_MESSAGES + 1,
+                     "]}", "messages");
+    tst_expect_limit(cp_tr_chat_claude_request,
+                     "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":[",
+                     "{\"type\":\"text\",\"text\":\"p\"}", CP_TR_CHAT_CLAUDE_MAX_PARTS + 1, "]}]}",
+                     "messages[0].content");
+    tst_expect_limit(cp_tr_chat_claude_request, "{\"model\":\"c\"," M_USER ",\"tools\":[",
+                     "{\"type\":\"function\",\"function\":{\"name\":\"f%d\"}}",
+                     CP_TR_CHAT_CLAUDE_MAX_TOOLS + 1, "]}", "tools");
 }
 
 /* ---- stream errors ---- */
@@ -915,89 +561,55 @@ static const char *const REQ = "{\"model\":\"claude-sonnet-4-5\",\"messages\":[{
     "\"delta\":{\"type\":\"text_delta\",\"text\":\"" s "\"}}\n\n"
 #define EV_STOP "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"
 
-/* The last client event must be an error (never [DONE]); returns its parsed "error". */
-static cJSON *last_error(const struct cm_buf *out)
+/* What the client sees of a stream cut short: a request_timeout error. */
+static void check_early_end(struct tst_drive *d)
 {
-    struct events e;
-    cJSON *j, *eo;
+    cJSON *eo = tst_chat_last_error(&d->out);
 
-    events_parse(&e, out->data, out->len);
-    assert_true(e.n >= 1);
-    for (size_t i = 0; i < e.n; i++)
-        assert_string_not_equal(e.data[i], "[DONE]");
-    j = parse_or_die(e.data[e.n - 1], strlen(e.data[e.n - 1]));
-    eo = cJSON_DetachItemFromObjectCaseSensitive(j, "error");
-    assert_non_null(eo);
-    cJSON_Delete(j);
-    events_free(&e);
-    return eo;
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(eo, "message")->valuestring,
+                        CP_TR_CLAUDE_EARLY_EOF_MSG);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(eo, "code")->valuestring,
+                        "request_timeout");
+    cJSON_Delete(eo);
 }
 
 static void test_stream_early_end(void **state)
 {
-    cJSON *req = parse_str(REQ), *eo, *out = (cJSON *)(uintptr_t)1;
+    cJSON *req = tst_parse_str(REQ);
     struct cp_tr_err err;
-    struct drive d;
-    size_t len = 0, cut, upto;
-    char *up = fixture("tools_call", "upstream.sse", &len);
-    const char *last = strstr(up, "event: message_stop");
+    struct tst_drive d;
+    size_t len = 0;
+    char *up = tst_fixture(TR.sub, "tools_call", "upstream.sse", &len);
 
     (void)state;
-    assert_non_null(last);
-    cut = (size_t)(last - up);
     /* nothing, message_start only, cut mid-text, mid-tool, after message_delta */
-    for (upto = 0; upto <= cut; upto += (cut / 5) + 1) {
-        assert_int_equal(run_stream(&d, req, up, upto, 0, 0), CM_ERR_TIMEOUT);
-        assert_int_equal(d.err.status, 408);
-        assert_int_equal(d.err.rc, CM_ERR_TIMEOUT);
-        assert_string_equal(d.err.msg, CP_TR_CLAUDE_EARLY_EOF_MSG);
-        assert_string_equal(d.err.code, "request_timeout");
-        eo = last_error(&d.out);
-        assert_string_equal(cJSON_GetObjectItemCaseSensitive(eo, "message")->valuestring,
-                            CP_TR_CLAUDE_EARLY_EOF_MSG);
-        assert_string_equal(cJSON_GetObjectItemCaseSensitive(eo, "code")->valuestring,
-                            "request_timeout");
-        cJSON_Delete(eo);
-        drive_cleanup(&d);
-
-        assert_int_equal(
-            cp_tr_chat_claude_aggregate(up, upto, req, TEST_ID, TEST_CREATED, &out, NULL, &err),
-            CM_ERR_TIMEOUT);
-        assert_int_equal(err.status, 408);
-        assert_string_equal(err.msg, CP_TR_CLAUDE_EARLY_EOF_MSG);
-        assert_ptr_equal(out, (cJSON *)(uintptr_t)1);
-    }
+    tst_expect_early_end(&TR, REQ, "tools_call", "event: message_stop", 5,
+                         CP_TR_CLAUDE_EARLY_EOF_MSG, "request_timeout", check_early_end);
     /* usage: unknown before message_start, known (input so far) after it */
-    assert_int_equal(run_stream(&d, req, up, 0, 0, 0), CM_ERR_TIMEOUT);
-    assert_int_equal(cp_tr_chat_claude_stream_usage(&d.st, &(struct cp_tr_usage){0}),
+    assert_int_equal(tst_run_stream(&d, &TR, req, up, 0), CM_ERR_TIMEOUT);
+    assert_int_equal(cp_tr_chat_claude_stream_usage(d.st, &(struct cp_tr_usage){0}),
                      CM_ERR_NOTFOUND);
-    assert_false(cp_tr_chat_claude_stream_has_content(&d.st));
-    drive_cleanup(&d);
+    assert_false(cp_tr_chat_claude_stream_has_content(d.st));
+    tst_drive_cleanup(&d);
     {
         struct cp_tr_usage u;
         const char *ms = strstr(up, "event: content_block_start");
-        assert_int_equal(run_stream(&d, req, up, (size_t)(ms - up), 0, 0), CM_ERR_TIMEOUT);
-        assert_int_equal(cp_tr_chat_claude_stream_usage(&d.st, &u), CM_OK);
+        assert_int_equal(tst_run_stream(&d, &TR, req, up, (size_t)(ms - up)), CM_ERR_TIMEOUT);
+        assert_int_equal(cp_tr_chat_claude_stream_usage(d.st, &u), CM_OK);
         assert_int_equal(u.input, 380);
         assert_int_equal(u.output, 4);
         /* nothing at all was written but the error: the relay can fail over */
-        assert_false(cp_tr_chat_claude_stream_has_content(&d.st));
-        drive_cleanup(&d);
+        assert_false(cp_tr_chat_claude_stream_has_content(d.st));
+        tst_drive_cleanup(&d);
     }
-    /* a stream cut inside the last event is still early */
-    assert_int_equal(run_stream(&d, req, up, len - 3, 0, 0), CM_ERR_TIMEOUT);
-    drive_cleanup(&d);
     /* finish twice: the second is a no-op */
-    assert_int_equal(run_stream(&d, req, up, len, 0, 0), CM_OK);
+    assert_int_equal(tst_run_stream(&d, &TR, req, up, len), CM_OK);
     {
         size_t n = d.out.len;
-        assert_int_equal(cp_tr_chat_claude_stream_finish(&d.st, &d.out, &err), CM_OK);
+        assert_int_equal(cp_tr_chat_claude_stream_finish(d.st, &d.out, &err), CM_OK);
         assert_int_equal(d.out.len, n);
     }
-    drive_cleanup(&d);
-    assert_int_equal(
-        cp_tr_chat_claude_aggregate("", 0, req, TEST_ID, TEST_CREATED, &out, NULL, &err),
-        CM_ERR_TIMEOUT);
+    tst_drive_cleanup(&d);
     cm_free(up);
     cJSON_Delete(req);
 }
@@ -1021,14 +633,13 @@ static void test_stream_error_event(void **state)
         {"timeout_error", 504, "timeout"},
         {"mystery_error", 502, "?"},
     };
-    cJSON *req = parse_str(REQ);
+    cJSON *req = tst_parse_str(REQ);
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         for (int early = 0; early < 2; early++) {
-            struct drive d;
-            struct cp_tr_err err;
-            cJSON *eo, *out = NULL;
+            struct tst_drive d;
+            cJSON *eo;
             struct cm_buf s;
             /* before any content (the relay fails over) and after some text; text after
              * the failure must not reach the client */
@@ -1041,14 +652,13 @@ static void test_stream_error_event(void **state)
                                early ? "event: ping\ndata: {\"type\": \"ping\"}\n\n" : "",
                                cases[i].type, cases[i].msg, EV_TEXT("LEAK")),
                 CM_OK);
-            assert_int_equal(run_stream(&d, req, s.data, s.len, 0, 0), CM_ERR_UPSTREAM);
-            assert_int_equal(d.err.rc, CM_ERR_UPSTREAM);
-            assert_int_equal(d.err.status, cases[i].status);
+            tst_expect_stream_error(&d, &TR, req, s.data, s.len, CM_ERR_UPSTREAM, cases[i].status,
+                                    NULL);
             assert_string_equal(d.err.type, cases[i].type);
             assert_string_equal(d.err.msg, cases[i].msg);
             assert_null(strstr(d.out.data, "LEAK"));
-            assert_int_equal(cp_tr_chat_claude_stream_has_content(&d.st), !early);
-            eo = last_error(&d.out);
+            assert_int_equal(cp_tr_chat_claude_stream_has_content(d.st), !early);
+            eo = tst_chat_last_error(&d.out);
             assert_string_equal(cJSON_GetObjectItemCaseSensitive(eo, "message")->valuestring,
                                 cases[i].msg);
             assert_string_equal(cJSON_GetObjectItemCaseSensitive(eo, "type")->valuestring,
@@ -1057,26 +667,21 @@ static void test_stream_error_event(void **state)
             cJSON_Delete(eo);
             if (early) /* only the error event: nothing for the client before it */
                 assert_int_equal(strncmp(d.out.data, "data: {\"error\"", 14), 0);
-            drive_cleanup(&d);
+            tst_drive_cleanup(&d);
 
-            assert_int_equal(cp_tr_chat_claude_aggregate(s.data, s.len, req, TEST_ID, TEST_CREATED,
-                                                         &out, NULL, &err),
-                             CM_ERR_UPSTREAM);
-            assert_int_equal(err.status, cases[i].status);
-            assert_string_equal(err.msg, cases[i].msg);
-            assert_null(out);
+            tst_expect_aggregate_error(&TR, req, s.data, s.len, CM_ERR_UPSTREAM, cases[i].status,
+                                       cases[i].msg);
             cm_buf_cleanup(&s);
         }
     }
     /* an error without a usable body: 502 with a generic message */
     {
-        struct drive d;
+        struct tst_drive d;
         const char *s = "event: error\ndata: {\"type\":\"error\"}\n\n";
-        assert_int_equal(run_stream(&d, req, s, strlen(s), 0, 0), CM_ERR_UPSTREAM);
-        assert_int_equal(d.err.status, 502);
+        tst_expect_stream_error(&d, &TR, req, s, strlen(s), CM_ERR_UPSTREAM, 502, NULL);
         assert_string_equal(d.err.type, "server_error");
         assert_string_equal(d.err.msg, "upstream error");
-        drive_cleanup(&d);
+        tst_drive_cleanup(&d);
     }
     cJSON_Delete(req);
 }
@@ -1090,28 +695,10 @@ static void test_stream_malformed(void **state)
         "event: message_stop\ndata: \"x\"\n\n",
         EV_START "event: message_delta\ndata: {\"delta\":\n\n",
     };
-    cJSON *req = parse_str(REQ);
 
     (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct drive d;
-        struct cp_tr_err err;
-        cJSON *eo, *out = NULL;
-        assert_int_equal(run_stream(&d, req, bad[i], strlen(bad[i]), 0, 0), CM_ERR_UPSTREAM);
-        assert_int_equal(d.err.status, 502);
-        assert_string_equal(d.err.code, "bad_upstream_event");
-        eo = last_error(&d.out);
-        assert_string_equal(cJSON_GetObjectItemCaseSensitive(eo, "code")->valuestring,
-                            "bad_upstream_event");
-        cJSON_Delete(eo);
-        drive_cleanup(&d);
-        assert_int_equal(cp_tr_chat_claude_aggregate(bad[i], strlen(bad[i]), req, TEST_ID,
-                                                     TEST_CREATED, &out, NULL, &err),
-                         CM_ERR_UPSTREAM);
-        assert_int_equal(err.status, 502);
-        assert_null(out);
-    }
-    cJSON_Delete(req);
+    tst_expect_bad_events(&TR, REQ, bad, sizeof(bad) / sizeof(bad[0]), tst_chat_last_error, "code",
+                          "bad_upstream_event");
 }
 
 /*
@@ -1121,8 +708,8 @@ static void test_stream_malformed(void **state)
  */
 static void test_stream_ignores(void **state)
 {
-    cJSON *req = parse_str(REQ);
-    struct drive d;
+    cJSON *req = tst_parse_str(REQ);
+    struct tst_drive d;
     const char *s =
         "event: ping\ndata: {\"type\":\"ping\"}\n\n"
         "event: some_future_event\ndata: {\"type\":\"some_future_event\"}\n\n"
@@ -1164,27 +751,25 @@ static void test_stream_ignores(void **state)
     struct cp_tr_usage u;
 
     (void)state;
-    assert_int_equal(run_stream(&d, req, s, strlen(s), 0, 0), CM_OK);
-    assert_sse_equal(d.out.data, d.out.len, want, strlen(want), "ignores");
-    assert_int_equal(cp_tr_chat_claude_stream_usage(&d.st, &u), CM_OK);
+    tst_expect_stream(&d, &TR, req, s, want, "ignores");
+    assert_int_equal(cp_tr_chat_claude_stream_usage(d.st, &u), CM_OK);
     assert_int_equal(u.output, 3);
     assert_int_equal(u.input, 0);
-    drive_cleanup(&d);
+    tst_drive_cleanup(&d);
 
     /* an empty answer: no role chunk, finish "stop"; events after the end are ignored */
     s = EV_START "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{},"
                  "\"usage\":{\"output_tokens\":0}}\n\n" EV_STOP;
     want = CH("{\"role\":\"assistant\"}", "\"stop\"") "data: [DONE]\n\n";
-    assert_int_equal(run_stream(&d, req, s, strlen(s), 0, 0), CM_OK);
-    assert_sse_equal(d.out.data, d.out.len, want, strlen(want), "empty");
-    assert_false(cp_tr_chat_claude_stream_has_content(&d.st));
+    tst_expect_stream(&d, &TR, req, s, want, "empty");
+    assert_false(cp_tr_chat_claude_stream_has_content(d.st));
     {
         size_t n = d.out.len;
         assert_int_equal(
-            cp_tr_chat_claude_stream_event(&d.st, NULL, 0, "garbage", 7, &d.out, &d.err), CM_OK);
+            cp_tr_chat_claude_stream_event(d.st, NULL, 0, "garbage", 7, &d.out, &d.err), CM_OK);
         assert_int_equal(d.out.len, n);
     }
-    drive_cleanup(&d);
+    tst_drive_cleanup(&d);
 #undef CH
     cJSON_Delete(req);
 }
@@ -1229,9 +814,9 @@ static void test_stream_args(void **state)
 
 static void test_stream_limits(void **state)
 {
-    cJSON *req = parse_str(REQ), *out = NULL;
+    cJSON *req = tst_parse_str(REQ), *out = NULL;
     struct cm_buf s;
-    struct drive d;
+    struct tst_drive d;
     struct cp_tr_err err;
     int i;
 
@@ -1249,9 +834,9 @@ static void test_stream_limits(void **state)
                          CM_OK);
     assert_int_equal(cm_buf_append_str(&s, EV_STOP), CM_OK);
     memset(&d, 0, sizeof(d));
-    assert_int_equal(run_stream(&d, req, s.data, s.len, 0, 0), CM_ERR_LIMIT);
+    assert_int_equal(tst_run_stream(&d, &TR, req, s.data, s.len), CM_ERR_LIMIT);
     assert_int_equal(d.err.status, 500);
-    drive_cleanup(&d);
+    tst_drive_cleanup(&d);
     /* the aggregator takes them (its cap is on blocks) */
     assert_int_equal(
         cp_tr_chat_claude_aggregate(s.data, s.len, req, TEST_ID, TEST_CREATED, &out, NULL, &err),
@@ -1318,12 +903,12 @@ static void test_stream_limits(void **state)
 /* from_message on Messages written by hand: error Messages, odd content, missing usage. */
 static void test_from_message(void **state)
 {
-    cJSON *req = parse_str(REQ), *msg, *out = NULL;
+    cJSON *req = tst_parse_str(REQ), *msg, *out = NULL;
     struct cp_tr_usage u;
     struct cp_tr_err err;
 
     (void)state;
-    msg = parse_str(
+    msg = tst_parse_str(
         "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"claude-opus-4-"
         "1\","
         "\"content\":[{\"type\":\"thinking\",\"thinking\":\"a\",\"signature\":\"s\"},"
@@ -1353,7 +938,7 @@ static void test_from_message(void **state)
     cJSON_Delete(msg);
 
     /* no model, no usage, no content: client model, zeros, null content, stop */
-    msg = parse_str("{\"type\":\"message\"}");
+    msg = tst_parse_str("{\"type\":\"message\"}");
     assert_int_equal(cp_tr_chat_claude_from_message(msg, req, TEST_ID, 9, &out, NULL, &err), CM_OK);
     assert_member_json(out, "model", "\"claude-sonnet-4-5\"");
     assert_member_json(out, "choices.0.message", "{\"role\":\"assistant\",\"content\":null}");
@@ -1364,15 +949,15 @@ static void test_from_message(void **state)
 
     /* an error Message and a non-object */
     out = NULL;
-    msg = parse_str("{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
-                    "\"Overloaded\"}}");
+    msg = tst_parse_str("{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":"
+                        "\"Overloaded\"}}");
     assert_int_equal(cp_tr_chat_claude_from_message(msg, req, TEST_ID, 9, &out, NULL, &err),
                      CM_ERR_UPSTREAM);
     assert_int_equal(err.status, 503);
     assert_string_equal(err.msg, "Overloaded");
     assert_null(out);
     cJSON_Delete(msg);
-    msg = parse_str("[]");
+    msg = tst_parse_str("[]");
     assert_int_equal(cp_tr_chat_claude_from_message(msg, req, TEST_ID, 9, &out, NULL, &err),
                      CM_ERR_UPSTREAM);
     assert_int_equal(err.status, 502);
@@ -1383,123 +968,42 @@ static void test_from_message(void **state)
 
 /* ---- OOM walks: every allocation failure is reported cleanly (ASan checks for leaks) ---- */
 
-static void oom_request(const char *cs)
-{
-    cJSON *req;
-    size_t len = 0;
-    char *raw = fixture(cs, "in.json", &len);
-    long n;
-    int ok = 0;
-
-    req = parse_or_die(raw, len);
-    for (n = 1; n < 5000; n++) {
-        struct cp_tr_err err;
-        cJSON *out = NULL;
-        int rc;
-        cm_alloc_fail_at(n);
-        rc = cp_tr_chat_claude_request(req, &out, &err);
-        cm_alloc_fail_at(0);
-        if (rc == CM_OK) {
-            cJSON_Delete(out);
-            ok = 1;
-            break;
-        }
-        assert_int_equal(rc, CM_ERR_NOMEM);
-        assert_int_equal(err.status, 500);
-        assert_null(out);
-    }
-    assert_true(ok);
-    assert_true(n > 20); /* the walk really failed allocations before succeeding */
-    cJSON_Delete(req);
-    cm_free(raw);
-}
-
 static void test_oom_request(void **state)
 {
     (void)state;
-    oom_request("tools_result");
-    oom_request("image_input");
-    oom_request("system_multiturn");
-    oom_request("thinking_suffix");
-    oom_request("tools_call");
+    tst_oom_request(&TR, "tools_result");
+    tst_oom_request(&TR, "image_input");
+    tst_oom_request(&TR, "system_multiturn");
+    tst_oom_request(&TR, "thinking_suffix");
+    tst_oom_request(&TR, "tools_call");
 }
 
+struct from_message_case {
+    const cJSON *msg, *req;
+};
+
+static int try_from_message(void *ud, long n, cJSON **out, struct cp_tr_err *err)
+{
+    const struct from_message_case *fc = ud;
+    int rc;
+
+    cm_alloc_fail_at(n);
+    rc = cp_tr_chat_claude_from_message(fc->msg, fc->req, TEST_ID, TEST_CREATED, out, NULL, err);
+    cm_alloc_fail_at(0);
+    return rc;
+}
+
+/* The stream, the aggregation and from_message on the Message the stream describes. */
 static void oom_stream_and_aggregate(const char *cs)
 {
     size_t rlen = 0, ulen = 0;
-    char *raw = fixture(cs, "in.json", &rlen);
-    char *up = fixture(cs, "upstream.sse", &ulen);
-    cJSON *req = parse_or_die(raw, rlen), *msg = rebuild_message(up, ulen);
-    long n;
-    int ok_stream = 0, ok_agg = 0, ok_msg = 0;
+    char *raw = tst_fixture(TR.sub, cs, "in.json", &rlen);
+    char *up = tst_fixture(TR.sub, cs, "upstream.sse", &ulen);
+    cJSON *req = tst_parse(raw, rlen), *msg = rebuild_message(up, ulen);
+    struct from_message_case fc = {msg, req};
 
-    for (n = 1; n < 20000 && !ok_stream; n++) {
-        struct cp_tr_chat_claude_stream st;
-        struct cm_sse_parser p;
-        struct drive d;
-        int rc;
-        memset(&d, 0, sizeof(d));
-        cm_buf_init(&d.out, (size_t)1 << 20);
-        cm_alloc_fail_at(n);
-        rc = cp_tr_chat_claude_stream_init(&st, req, TEST_ID, TEST_CREATED, NULL);
-        if (rc == CM_OK) {
-            d.st = st;
-            cm_sse_parser_init(&p, 0, drive_event, NULL, &d);
-            rc = cm_sse_parser_feed(&p, up, ulen, NULL);
-            if (rc == CM_OK)
-                rc = cm_sse_parser_finish(&p, CM_SSE_FINISH_DISPATCH);
-            cm_sse_parser_cleanup(&p);
-            if (rc == CM_OK)
-                rc = d.last_rc;
-            if (rc == CM_OK)
-                rc = cp_tr_chat_claude_stream_finish(&d.st, &d.out, NULL);
-            cp_tr_chat_claude_stream_cleanup(&d.st);
-        }
-        cm_alloc_fail_at(0);
-        if (rc == CM_OK)
-            ok_stream = 1;
-        else
-            assert_true(rc == CM_ERR_NOMEM || rc == CM_ERR_UPSTREAM);
-        cm_buf_cleanup(&d.out);
-    }
-    assert_true(n > 20);
-    for (n = 1; n < 20000 && !ok_agg; n++) {
-        struct cp_tr_err err;
-        cJSON *out = NULL;
-        int rc;
-        cm_alloc_fail_at(n);
-        rc = cp_tr_chat_claude_aggregate(up, ulen, req, TEST_ID, TEST_CREATED, &out, NULL, &err);
-        cm_alloc_fail_at(0);
-        if (rc == CM_OK) {
-            cJSON_Delete(out);
-            ok_agg = 1;
-        } else {
-            assert_true(rc == CM_ERR_NOMEM || rc == CM_ERR_UPSTREAM);
-            assert_int_equal(err.rc, rc);
-            assert_null(out);
-        }
-    }
-    assert_true(n > 20);
-    for (n = 1; n < 20000 && !ok_msg; n++) {
-        struct cp_tr_err err;
-        cJSON *out = NULL;
-        int rc;
-        cm_alloc_fail_at(n);
-        rc = cp_tr_chat_claude_from_message(msg, req, TEST_ID, TEST_CREATED, &out, NULL, &err);
-        cm_alloc_fail_at(0);
-        if (rc == CM_OK) {
-            cJSON_Delete(out);
-            ok_msg = 1;
-        } else {
-            assert_int_equal(rc, CM_ERR_NOMEM);
-            assert_int_equal(err.status, 500);
-            assert_null(out);
-        }
-    }
-    assert_true(ok_stream);
-    assert_true(ok_agg);
-    assert_true(ok_msg);
-    assert_true(n > 10);
+    tst_oom_stream_and_aggregate(&TR, cs);
+    assert_true(tst_oom_walk(try_from_message, &fc, 20000, 0) >= 10);
     cJSON_Delete(msg);
     cJSON_Delete(req);
     cm_free(raw);

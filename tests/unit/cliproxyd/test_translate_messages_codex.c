@@ -13,89 +13,19 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <dirent.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "cm/alloc.h"
 #include "cm/buf.h"
 #include "cm/err.h"
 #include "cm/json.h"
-#include "cm/sse.h"
 #include "translate/messages_codex.h"
+#include "tst_support.h"
 
 #define TEST_ID "msg_test"
 
-/* ---- files ---- */
-
-static char *fixture_dir(void)
-{
-    const char *root = getenv("CM_TEST_DATA");
-    struct cm_buf b;
-
-    assert_non_null(root);
-    cm_buf_init(&b, 4096);
-    assert_int_equal(cm_buf_appendf(&b, "%s/translate/messages_codex", root), CM_OK);
-    return cm_buf_release(&b, NULL);
-}
-
-/* Whole file into a new buffer, or NULL if it does not exist. */
-static char *read_file(const char *dir, const char *name, size_t *len)
-{
-    struct cm_buf path, data;
-    char tmp[4096];
-    size_t n;
-    FILE *f;
-
-    cm_buf_init(&path, 4096);
-    assert_int_equal(cm_buf_appendf(&path, "%s/%s", dir, name), CM_OK);
-    f = fopen(path.data, "rb");
-    cm_buf_cleanup(&path);
-    if (!f)
-        return NULL;
-    cm_buf_init(&data, (size_t)16 << 20);
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-        assert_int_equal(cm_buf_append(&data, tmp, n), CM_OK);
-    fclose(f);
-    return cm_buf_release(&data, len);
-}
-
-static cJSON *parse_or_die(const char *s, size_t n)
-{
-    cJSON *j = NULL;
-    struct cm_json_err je;
-    int rc = cm_json_parse(s, n, NULL, &j, &je);
-    if (rc)
-        fail_msg("bad JSON (%s): %.*s", je.msg, (int)(n > 300 ? 300 : n), s);
-    return j;
-}
-
-static cJSON *read_json(const char *dir, const char *name)
-{
-    size_t n = 0;
-    char *s = read_file(dir, name, &n);
-    cJSON *j;
-
-    if (!s)
-        return NULL;
-    j = parse_or_die(s, n);
-    cm_free(s);
-    return j;
-}
-
-static void assert_json_equal(const cJSON *got, const cJSON *want, const char *what)
-{
-    if (!cJSON_Compare(got, want, 1)) {
-        char *g = NULL, *w = NULL;
-        assert_int_equal(cm_json_print(got, &g, NULL), CM_OK);
-        assert_int_equal(cm_json_print(want, &w, NULL), CM_OK);
-        print_error("%s differs\n got:  %s\n want: %s\n", what, g, w);
-        cm_free(g);
-        cm_free(w);
-        fail();
-    }
-}
+TST_HAS_CONTENT(has_content, cp_tr_messages_codex)
+TST_TRANSLATOR(TR, cp_tr_messages_codex, "messages_codex", tst_assert_anthropic_sse_equal,
+               has_content, TEST_ID);
 
 static const char *jstr(const cJSON *o, const char *path1, const char *path2)
 {
@@ -106,291 +36,45 @@ static const char *jstr(const cJSON *o, const char *path1, const char *path2)
     return v->valuestring;
 }
 
-/* ---- SSE: collect each event ---- */
-
-struct events {
-    char *data[256];
-    char *type[256];
-    size_t n;
-};
-
-static int collect(void *ud, const struct cm_sse_event *ev)
-{
-    struct events *e = ud;
-    assert_true(e->n < 256);
-    e->data[e->n] = cm_strndup(ev->data, ev->data_len);
-    e->type[e->n] = ev->type ? cm_strndup(ev->type, ev->type_len) : NULL;
-    assert_non_null(e->data[e->n]);
-    e->n++;
-    return 0;
-}
-
-static void events_parse(struct events *e, const char *s, size_t n)
-{
-    struct cm_sse_parser p;
-
-    memset(e, 0, sizeof(*e));
-    cm_sse_parser_init(&p, 0, collect, NULL, e);
-    assert_int_equal(cm_sse_parser_feed(&p, s, n, NULL), CM_OK);
-    assert_int_equal(cm_sse_parser_finish(&p, 0), CM_OK);
-    cm_sse_parser_cleanup(&p);
-}
-
-static void events_free(struct events *e)
-{
-    for (size_t i = 0; i < e->n; i++) {
-        cm_free(e->data[i]);
-        cm_free(e->type[i]);
-    }
-    e->n = 0;
-}
-
-/*
- * Compares two Anthropic streams event by event: same "event:" names, data equal as JSON
- * trees; and every event of @p got names itself (event: X carries {"type":"X"}).
- */
-static void assert_sse_equal(const char *got, size_t got_len, const char *want, size_t want_len,
-                             const char *what)
-{
-    struct events g, w;
-    size_t i;
-
-    events_parse(&g, got, got_len);
-    events_parse(&w, want, want_len);
-    if (g.n != w.n)
-        fail_msg("%s: %zu events, want %zu; got:\n%.*s", what, g.n, w.n, (int)got_len, got);
-    for (i = 0; i < g.n; i++) {
-        cJSON *gj = parse_or_die(g.data[i], strlen(g.data[i]));
-        cJSON *wj = parse_or_die(w.data[i], strlen(w.data[i]));
-        char label[160];
-        assert_non_null(g.type[i]);
-        assert_non_null(w.type[i]);
-        assert_string_equal(g.type[i], w.type[i]);
-        assert_string_equal(g.type[i], jstr(gj, "type", NULL));
-        snprintf(label, sizeof(label), "%s event %zu (%s)", what, i, g.type[i]);
-        assert_json_equal(gj, wj, label);
-        cJSON_Delete(gj);
-        cJSON_Delete(wj);
-    }
-    assert_true(got_len >= 2 && got[got_len - 1] == '\n' && got[got_len - 2] == '\n');
-    assert_null(strstr(got, "[DONE]")); /* Anthropic streams have no OpenAI terminator */
-    events_free(&g);
-    events_free(&w);
-}
-
-/* ---- driving the stream translator through cm_sse ---- */
-
-struct drive {
-    struct cp_tr_messages_codex_stream st;
-    struct cm_buf out;
-    struct cp_tr_err err;
-    int last_rc;       /* first non-OK code returned by event() */
-    size_t content_at; /* out.len when has_content() first turned true (SIZE_MAX: never) */
-};
-
-static int drive_event(void *ud, const struct cm_sse_event *ev)
-{
-    struct drive *d = ud;
-    size_t before = d->out.len;
-    bool had = cp_tr_messages_codex_stream_has_content(&d->st);
-    int rc = cp_tr_messages_codex_stream_event(&d->st, ev->type, ev->type_len, ev->data,
-                                               ev->data_len, &d->out, &d->err);
-    if (rc && !d->last_rc)
-        d->last_rc = rc;
-    if (!had && cp_tr_messages_codex_stream_has_content(&d->st))
-        d->content_at = before;
-    return 0;
-}
-
-/*
- * Feeds @p up in chunks: @p step bytes each (0 = whole), or, with @p cut, two pieces cut at
- * byte @p cut. Each chunk sits in its own exact-size heap block. Returns the finish() code;
- * the client stream is left in d->out.
- */
-static int run_stream(struct drive *d, const cJSON *req, const char *up, size_t len, size_t step,
-                      size_t cut)
-{
-    struct cm_sse_parser p;
-    size_t off = 0;
-    int rc;
-
-    memset(d, 0, sizeof(*d));
-    d->content_at = SIZE_MAX;
-    cm_buf_init(&d->out, (size_t)1 << 20);
-    assert_int_equal(cp_tr_messages_codex_stream_init(&d->st, req, TEST_ID, NULL), CM_OK);
-    assert_false(cp_tr_messages_codex_stream_has_content(&d->st));
-    cm_sse_parser_init(&p, 0, drive_event, NULL, d);
-    while (off < len) {
-        size_t n = cut ? (off ? len - off : cut) : step ? step : len;
-        char *chunk;
-        if (n > len - off)
-            n = len - off;
-        chunk = cm_malloc(n);
-        assert_non_null(chunk);
-        memcpy(chunk, up + off, n);
-        assert_int_equal(cm_sse_parser_feed(&p, chunk, n, NULL), CM_OK);
-        cm_free(chunk);
-        off += n;
-    }
-    /* as the caller does: an event cut by the end of the stream is dropped (spec rule) */
-    assert_int_equal(cm_sse_parser_finish(&p, 0), CM_OK);
-    cm_sse_parser_cleanup(&p);
-    rc = cp_tr_messages_codex_stream_finish(&d->st, &d->out, d->last_rc ? NULL : &d->err);
-    return d->last_rc ? d->last_rc : rc;
-}
-
-static void drive_cleanup(struct drive *d)
-{
-    cp_tr_messages_codex_stream_cleanup(&d->st);
-    cm_buf_cleanup(&d->out);
-}
+/* ---- the fixtures ---- */
 
 /* What the relay may hold back: everything before the first delta, and no delta in it. */
-static void check_held_back(const struct drive *d)
+static void check_held_back(const struct tst_drive *d, const struct cp_tr_usage *u)
 {
-    struct events e;
+    struct tst_events e;
 
-    assert_true(d->content_at != SIZE_MAX);
-    events_parse(&e, d->out.data, d->content_at);
+    (void)u;
+    assert_true(d->content_seen);
+    tst_events_parse(&e, d->out.data, d->content_at);
     for (size_t i = 0; i < e.n; i++)
         assert_string_not_equal(e.type[i], "content_block_delta");
-    events_free(&e);
+    tst_events_free(&e);
     assert_non_null(strstr(d->out.data + d->content_at, "event: content_block_delta\n"));
-}
-
-/* ---- the fixture runner ---- */
-
-static void run_case(const char *dir, const char *name, int *requests, int *streams, int *aggs)
-{
-    char label[256];
-    struct cm_buf cdir;
-    cJSON *in, *want;
-    char *up, *exp;
-    size_t up_len = 0, exp_len = 0;
-
-    cm_buf_init(&cdir, 4096);
-    assert_int_equal(cm_buf_appendf(&cdir, "%s/%s", dir, name), CM_OK);
-    in = read_json(cdir.data, "in.json");
-    if (!in)
-        fail_msg("%s: no in.json", name);
-
-    want = read_json(cdir.data, "expected.json");
-    if (want) {
-        cJSON *got = NULL;
-        struct cp_tr_err err;
-        int rc = cp_tr_messages_codex_request(in, &got, &err);
-        if (rc)
-            fail_msg("%s: request translation failed: %s", name, err.msg);
-        snprintf(label, sizeof(label), "%s/expected.json", name);
-        assert_json_equal(got, want, label);
-        cJSON_Delete(got);
-        cJSON_Delete(want);
-        (*requests)++;
-    }
-
-    up = read_file(cdir.data, "upstream.sse", &up_len);
-    exp = read_file(cdir.data, "expected.sse", &exp_len);
-    if (up && exp) {
-        struct drive d;
-        struct cp_tr_usage u;
-        size_t cut;
-
-        snprintf(label, sizeof(label), "%s/expected.sse (whole)", name);
-        assert_int_equal(run_stream(&d, in, up, up_len, 0, 0), CM_OK);
-        assert_sse_equal(d.out.data, d.out.len, exp, exp_len, label);
-        assert_int_equal(cp_tr_messages_codex_stream_usage(&d.st, &u), CM_OK);
-        assert_true(u.total >= u.input);
-        check_held_back(&d);
-        drive_cleanup(&d);
-
-        snprintf(label, sizeof(label), "%s/expected.sse (byte by byte)", name);
-        assert_int_equal(run_stream(&d, in, up, up_len, 1, 0), CM_OK);
-        assert_sse_equal(d.out.data, d.out.len, exp, exp_len, label);
-        drive_cleanup(&d);
-
-        for (cut = 1; cut < up_len; cut++) {
-            snprintf(label, sizeof(label), "%s/expected.sse (cut at %zu)", name, cut);
-            assert_int_equal(run_stream(&d, in, up, up_len, 0, cut), CM_OK);
-            if (d.out.len != exp_len || memcmp(d.out.data, exp, exp_len) != 0)
-                assert_sse_equal(d.out.data, d.out.len, exp, exp_len, label);
-            drive_cleanup(&d);
-        }
-        (*streams)++;
-    }
-
-    want = read_json(cdir.data, "expected_nonstream.json");
-    if (up && want) {
-        cJSON *got = NULL;
-        struct cp_tr_usage u;
-        struct cp_tr_err err;
-        int rc = cp_tr_messages_codex_aggregate(up, up_len, in, TEST_ID, &got, &u, &err);
-        if (rc)
-            fail_msg("%s: aggregation failed: %s", name, err.msg);
-        snprintf(label, sizeof(label), "%s/expected_nonstream.json", name);
-        assert_json_equal(got, want, label);
-        assert_true(u.total >= u.input);
-        cJSON_Delete(got);
-        (*aggs)++;
-    }
-    cJSON_Delete(want);
-    cm_free(up);
-    cm_free(exp);
-    cJSON_Delete(in);
-    cm_buf_cleanup(&cdir);
 }
 
 static void test_fixtures(void **state)
 {
-    char *dir = fixture_dir();
-    int cases = 0, requests = 0, streams = 0, aggs = 0;
-    struct dirent *de;
-    DIR *d;
+    static const struct tst_fixture_run run = {
+        .tr = &TR,
+        .cut_step = 1,
+        .cut_fast = true,
+        .min_cases = 10,
+        .min_requests = 10,
+        .min_streams = 9,
+        .min_aggs = 9,
+        .check_stream = check_held_back,
+    };
 
     (void)state;
-    d = opendir(dir);
-    assert_non_null(d);
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        run_case(dir, de->d_name, &requests, &streams, &aggs);
-        cases++;
-    }
-    closedir(d);
-    cm_free(dir);
-    print_message("messages_codex fixtures: %d cases, %d requests, %d streams, %d aggregations\n",
-                  cases, requests, streams, aggs);
-    assert_true(cases >= 10);
-    assert_true(requests >= 10);
-    assert_true(streams >= 9);
-    assert_true(aggs >= 9);
+    tst_run_fixtures(&run);
 }
 
 /* ---- request errors ---- */
 
-static int translate_str(const char *json, cJSON **out, struct cp_tr_err *err)
-{
-    cJSON *req = parse_or_die(json, strlen(json));
-    int rc = cp_tr_messages_codex_request(req, out, err);
-    cJSON_Delete(req);
-    return rc;
-}
-
-static void expect_field_error(const char *json, int want_rc, const char *field)
-{
-    struct cp_tr_err err;
-    cJSON *out = (cJSON *)(uintptr_t)1;
-    int rc = translate_str(json, &out, &err);
-
-    if (rc != want_rc)
-        fail_msg("want rc %d, got %d (%s) for %s", want_rc, rc, err.msg, json);
-    assert_ptr_equal(out, (cJSON *)(uintptr_t)1); /* out untouched on failure */
-    assert_int_equal(err.rc, want_rc);
-    assert_int_equal(err.status, 400);
-    if (strcmp(err.field, field) != 0)
-        fail_msg("want field %s, got %s (%s)", field, err.field, err.msg);
-    assert_non_null(strstr(err.msg, field));
-    assert_string_equal(err.type, "invalid_request_error");
-}
+#define translate_str(json, out, err)                                                              \
+    tst_translate_str(cp_tr_messages_codex_request, json, out, err)
+#define expect_field_error(json, rc, field)                                                        \
+    tst_expect_field_error(cp_tr_messages_codex_request, json, rc, field)
 
 #define M "\"model\":\"gpt-5\","
 #define U "{\"role\":\"user\",\"content\":\"x\"}"
@@ -639,47 +323,15 @@ static void test_request_rules(void **state)
 
 static void test_request_limits(void **state)
 {
-    struct cm_buf b;
-    struct cp_tr_err err;
-    cJSON *req, *out = NULL;
-    int i;
-
     (void)state;
-    cm_buf_init(&b, (size_t)1 << 20);
-    assert_int_equal(cm_buf_append_str(&b, "{" M "\"messages\":["), CM_OK);
-    for (i = 0; i <= CP_TR_MESSAGES_CODEX_MAX_MESSAGES; i++)
-        assert_int_equal(cm_buf_appendf(&b, "%s" U, i ? "," : ""), CM_OK);
-    assert_int_equal(cm_buf_append_str(&b, "]}"), CM_OK);
-    req = parse_or_die(b.data, b.len);
-    assert_int_equal(cp_tr_messages_codex_request(req, &out, &err), CM_ERR_LIMIT);
-    assert_string_equal(err.field, "messages");
-    assert_int_equal(err.status, 400);
-    assert_null(out);
-    cJSON_Delete(req);
-
-    cm_buf_reset(&b);
-    assert_int_equal(cm_buf_append_str(&b, "{" M "\"messages\":[{\"role\":\"user\",\"content\":["),
-                     CM_OK);
-    for (i = 0; i <= CP_TR_MESSAGES_CODEX_MAX_BLOCKS; i++)
-        assert_int_equal(cm_buf_appendf(&b, "%s{\"type\":\"text\",\"text\":\"m\"}", i ? "," : ""),
-                         CM_OK);
-    assert_int_equal(cm_buf_append_str(&b, "]}]}"), CM_OK);
-    req = parse_or_die(b.data, b.len);
-    assert_int_equal(cp_tr_messages_codex_request(req, &out, &err), CM_ERR_LIMIT);
-    assert_string_equal(err.field, "messages[0].content");
-    assert_int_equal(err.status, 400);
-    cJSON_Delete(req);
-
-    cm_buf_reset(&b);
-    assert_int_equal(cm_buf_append_str(&b, "{" M "\"messages\":[" U "],\"tools\":["), CM_OK);
-    for (i = 0; i <= CP_TR_MESSAGES_CODEX_MAX_TOOLS; i++)
-        assert_int_equal(cm_buf_appendf(&b, "%s{\"name\":\"t%d\"}", i ? "," : "", i), CM_OK);
-    assert_int_equal(cm_buf_append_str(&b, "]}"), CM_OK);
-    req = parse_or_die(b.data, b.len);
-    assert_int_equal(cp_tr_messages_codex_request(req, &out, &err), CM_ERR_LIMIT);
-    assert_string_equal(err.field, "tools");
-    cJSON_Delete(req);
-    cm_buf_cleanup(&b);
+    tst_expect_limit(cp_tr_messages_codex_request, "{" M "\"messages\":[", U,
+                     CP_TR_MESSAGES_CODEX_MAX_MESSAGES + 1, "]}", "messages");
+    tst_expect_limit(cp_tr_messages_codex_request,
+                     "{" M "\"messages\":[{\"role\":\"user\",\"content\":[",
+                     "{\"type\":\"text\",\"text\":\"m\"}", CP_TR_MESSAGES_CODEX_MAX_BLOCKS + 1,
+                     "]}]}", "messages[0].content");
+    tst_expect_limit(cp_tr_messages_codex_request, "{" M "\"messages\":[" U "],\"tools\":[",
+                     "{\"name\":\"t%d\"}", CP_TR_MESSAGES_CODEX_MAX_TOOLS + 1, "]}", "tools");
 }
 
 /* Two long names that shorten alike get distinct upstream names and both come back. */
@@ -691,10 +343,10 @@ static void test_tool_name_collision(void **state)
         "{\"name\":\"mcp__bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb__search\"}],"
         "\"tool_choice\":{\"type\":\"tool\",\"name\":"
         "\"mcp__bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb__search\"}}";
-    cJSON *req = parse_or_die(req_s, strlen(req_s)), *out = NULL;
+    cJSON *req = tst_parse_str(req_s), *out = NULL;
     const cJSON *tools;
     struct cp_tr_err err;
-    struct drive d;
+    struct tst_drive d;
     const char *up =
         "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\","
         "\"output_index\":0,\"item\":{\"id\":\"fc_1\",\"type\":\"function_call\",\"call_id\":"
@@ -711,10 +363,10 @@ static void test_tool_name_collision(void **state)
     assert_string_equal(jstr(out, "tool_choice", "name"), "mcp__search_1");
     cJSON_Delete(out);
 
-    assert_int_equal(run_stream(&d, req, up, strlen(up), 0, 0), CM_OK);
+    assert_int_equal(tst_run_stream(&d, &TR, req, up, strlen(up)), CM_OK);
     assert_non_null(strstr(d.out.data, "\"name\":\"mcp__bbbbbbbb"));
     assert_null(strstr(d.out.data, "mcp__search_1"));
-    drive_cleanup(&d);
+    tst_drive_cleanup(&d);
     assert_int_equal(cp_tr_messages_codex_aggregate(up, strlen(up), req, TEST_ID, &out, NULL, &err),
                      CM_OK);
     assert_string_equal(
@@ -728,165 +380,57 @@ static void test_tool_name_collision(void **state)
 
 static const char *const REQ = "{" M "\"max_tokens\":10,\"stream\":true,\"messages\":[" U "]}";
 
-static char *fixture(const char *cs, const char *name, size_t *len)
+/* What the client sees of a stream cut short: an error, no usage, and finish() is done. */
+static void check_early_end(struct tst_drive *d)
 {
-    char *dir = fixture_dir();
-    struct cm_buf p;
-    char *s;
+    cJSON *eo = tst_anthropic_last_error(&d->out);
+    size_t before = d->out.len;
 
-    cm_buf_init(&p, 4096);
-    assert_int_equal(cm_buf_appendf(&p, "%s/%s", dir, cs), CM_OK);
-    s = read_file(p.data, name, len);
-    assert_non_null(s);
-    cm_buf_cleanup(&p);
-    cm_free(dir);
-    return s;
-}
-
-/*
- * The last client event must be "event: error" with {"type":"error","error":{...}} and no
- * message_stop anywhere; returns the parsed "error" object.
- */
-static cJSON *last_error(const struct cm_buf *out)
-{
-    struct events e;
-    cJSON *j, *eo;
-
-    events_parse(&e, out->data, out->len);
-    assert_true(e.n >= 1);
-    for (size_t i = 0; i < e.n; i++)
-        assert_string_not_equal(e.type[i], "message_stop");
-    assert_string_equal(e.type[e.n - 1], "error");
-    j = parse_or_die(e.data[e.n - 1], strlen(e.data[e.n - 1]));
-    assert_string_equal(jstr(j, "type", NULL), "error");
-    eo = cJSON_DetachItemFromObjectCaseSensitive(j, "error");
-    assert_non_null(eo);
-    cJSON_Delete(j);
-    events_free(&e);
-    return eo;
+    assert_string_equal(jstr(eo, "message", NULL), CP_TR_CODEX_EARLY_EOF_MSG);
+    assert_string_equal(jstr(eo, "type", NULL), "api_error");
+    cJSON_Delete(eo);
+    assert_int_equal(cp_tr_messages_codex_stream_usage(d->st, &(struct cp_tr_usage){0}),
+                     CM_ERR_NOTFOUND);
+    /* finish twice: nothing more */
+    assert_int_equal(cp_tr_messages_codex_stream_finish(d->st, &d->out, NULL), CM_OK);
+    assert_int_equal(d->out.len, before);
 }
 
 static void test_stream_early_end(void **state)
 {
-    cJSON *req = parse_or_die(REQ, strlen(REQ)), *eo, *out = (cJSON *)(uintptr_t)1;
-    struct cp_tr_err err;
-    struct drive d;
-    size_t len = 0, cut;
-    char *up = fixture("thinking_budget", "upstream.sse", &len);
-    const char *last = strstr(up, "event: response.completed");
-
     (void)state;
-    assert_non_null(last);
-    cut = (size_t)(last - up);
     /* nothing, only response.created, cut mid-thinking, cut mid-text */
-    for (size_t upto = 0; upto <= cut; upto += (cut / 4) + 1) {
-        assert_int_equal(run_stream(&d, req, up, upto, 0, 0), CM_ERR_TIMEOUT);
-        assert_int_equal(d.err.status, 408);
-        assert_int_equal(d.err.rc, CM_ERR_TIMEOUT);
-        assert_string_equal(d.err.msg, CP_TR_CODEX_EARLY_EOF_MSG);
-        eo = last_error(&d.out);
-        assert_string_equal(jstr(eo, "message", NULL), CP_TR_CODEX_EARLY_EOF_MSG);
-        assert_string_equal(jstr(eo, "type", NULL), "api_error");
-        cJSON_Delete(eo);
-        assert_int_equal(cp_tr_messages_codex_stream_usage(&d.st, &(struct cp_tr_usage){0}),
-                         CM_ERR_NOTFOUND);
-        /* finish twice: nothing more */
-        {
-            size_t before = d.out.len;
-            assert_int_equal(cp_tr_messages_codex_stream_finish(&d.st, &d.out, NULL), CM_OK);
-            assert_int_equal(d.out.len, before);
-        }
-        drive_cleanup(&d);
-    }
-    /* a stream cut inside the last event is still early */
-    assert_int_equal(run_stream(&d, req, up, len - 3, 0, 0), CM_ERR_TIMEOUT);
-    drive_cleanup(&d);
+    tst_expect_early_end(&TR, REQ, "thinking_budget", "event: response.completed", 4,
+                         CP_TR_CODEX_EARLY_EOF_MSG, NULL, check_early_end);
+}
 
-    /* non-stream: same 408 */
-    assert_int_equal(cp_tr_messages_codex_aggregate(up, cut, req, TEST_ID, &out, NULL, &err),
-                     CM_ERR_TIMEOUT);
-    assert_int_equal(err.status, 408);
-    assert_string_equal(err.msg, CP_TR_CODEX_EARLY_EOF_MSG);
-    assert_ptr_equal(out, (cJSON *)(uintptr_t)1);
-    assert_int_equal(cp_tr_messages_codex_aggregate("", 0, req, TEST_ID, &out, NULL, &err),
-                     CM_ERR_TIMEOUT);
-    cm_free(up);
-    cJSON_Delete(req);
+/* A failure before content: no block opened, and the error names the Anthropic type. */
+static void check_failure(struct tst_drive *d, size_t i)
+{
+    static const char *const anthropic_type[TST_CODEX_FAILURES] = {
+        "rate_limit_error", "invalid_request_error", "overloaded_error",
+        "overloaded_error", "authentication_error",  "api_error",
+    };
+    cJSON *eo;
+
+    assert_false(cp_tr_messages_codex_stream_has_content(d->st));
+    eo = tst_anthropic_last_error(&d->out);
+    assert_string_equal(jstr(eo, "message", NULL), tst_codex_failures[i].msg);
+    assert_string_equal(jstr(eo, "type", NULL), anthropic_type[i]);
+    cJSON_Delete(eo);
 }
 
 static void test_stream_failed(void **state)
 {
-    static const struct {
-        const char *sse;
-        unsigned status;
-        const char *code;
-        const char *msg;
-        const char *anthropic_type;
-    } cases[] = {
-        {"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r\","
-         "\"created_at\":5,\"model\":\"gpt-5\"}}\n\n"
-         "event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"id\":\"r\","
-         "\"status\":\"failed\",\"error\":{\"code\":\"rate_limit_exceeded\",\"message\":\"Slow "
-         "down\"}}}\n\n",
-         429, "rate_limit_exceeded", "Slow down", "rate_limit_error"},
-        {"event: error\ndata: {\"type\":\"error\",\"code\":\"context_length_exceeded\","
-         "\"message\":\"Too long\",\"param\":\"input\"}\n\n",
-         400, "context_length_exceeded", "Too long", "invalid_request_error"},
-        {"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"server_error\",\"message\":"
-         "\"boom\",\"status_code\":503}}\n\n",
-         503, "", "boom", "overloaded_error"},
-        {"event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{\"error\":{"
-         "\"code\":\"server_is_overloaded\",\"message\":\"busy\"}}}\n\n",
-         502, "server_is_overloaded", "busy", "overloaded_error"},
-        {"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"invalid_api_key\","
-         "\"message\":\"bad key\"}}\n\n",
-         401, "", "bad key", "authentication_error"},
-        {"event: response.failed\ndata: {\"type\":\"response.failed\",\"response\":{}}\n\n", 502,
-         "", "upstream response failed", "api_error"},
-    };
-    cJSON *req = parse_or_die(REQ, strlen(REQ));
-
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct drive d;
-        struct cp_tr_err err;
-        cJSON *eo, *out = NULL;
-        struct cm_buf tail;
-        /* text after the failure must not reach the client */
-        cm_buf_init(&tail, 1 << 16);
-        assert_int_equal(cm_buf_appendf(&tail,
-                                        "%sevent: response.output_text.delta\ndata: "
-                                        "{\"type\":\"response.output_text.delta\","
-                                        "\"delta\":\"LEAK\"}\n\n",
-                                        cases[i].sse),
-                         CM_OK);
-        assert_int_equal(run_stream(&d, req, tail.data, tail.len, 0, 0), CM_ERR_UPSTREAM);
-        assert_int_equal(d.err.status, cases[i].status);
-        assert_string_equal(d.err.code, cases[i].code);
-        assert_null(strstr(d.out.data, "LEAK"));
-        assert_false(cp_tr_messages_codex_stream_has_content(&d.st));
-        eo = last_error(&d.out);
-        assert_string_equal(jstr(eo, "message", NULL), cases[i].msg);
-        assert_string_equal(jstr(eo, "type", NULL), cases[i].anthropic_type);
-        cJSON_Delete(eo);
-        drive_cleanup(&d);
-
-        assert_int_equal(
-            cp_tr_messages_codex_aggregate(tail.data, tail.len, req, TEST_ID, &out, NULL, &err),
-            CM_ERR_UPSTREAM);
-        assert_int_equal(err.status, cases[i].status);
-        assert_string_equal(err.msg, cases[i].msg);
-        assert_null(out);
-        cm_buf_cleanup(&tail);
-    }
-    cJSON_Delete(req);
+    tst_expect_codex_failures(&TR, REQ, check_failure);
 }
 
 /* A failure after content: the open block is left as is and the error ends the stream. */
 static void test_stream_failed_after_content(void **state)
 {
-    cJSON *req = parse_or_die(REQ, strlen(REQ)), *eo;
-    struct drive d;
+    cJSON *req = tst_parse_str(REQ), *eo;
+    struct tst_drive d;
     const char *s =
         "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{}}\n\n"
         "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
@@ -895,45 +439,21 @@ static void test_stream_failed_after_content(void **state)
         "\"code\":\"server_error\",\"message\":\"oops\"}}}\n\n";
 
     (void)state;
-    assert_int_equal(run_stream(&d, req, s, strlen(s), 0, 0), CM_ERR_UPSTREAM);
-    assert_true(cp_tr_messages_codex_stream_has_content(&d.st));
+    assert_int_equal(tst_run_stream(&d, &TR, req, s, strlen(s)), CM_ERR_UPSTREAM);
+    assert_true(cp_tr_messages_codex_stream_has_content(d.st));
     assert_non_null(strstr(d.out.data, "\"text\":\"Hel\""));
-    eo = last_error(&d.out);
+    eo = tst_anthropic_last_error(&d.out);
     assert_string_equal(jstr(eo, "type", NULL), "api_error");
     cJSON_Delete(eo);
-    drive_cleanup(&d);
+    tst_drive_cleanup(&d);
     cJSON_Delete(req);
 }
 
 static void test_stream_malformed(void **state)
 {
-    static const char *const bad[] = {
-        "event: response.output_text.delta\ndata: {\"delta\":\"a\"\n\n",
-        "event: response.output_text.delta\ndata: [1,2]\n\n",
-        "data: not json at all\n\n",
-        "event: response.completed\ndata: \"x\"\n\n",
-    };
-    cJSON *req = parse_or_die(REQ, strlen(REQ));
-
     (void)state;
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct drive d;
-        struct cp_tr_err err;
-        cJSON *eo, *out = NULL;
-        assert_int_equal(run_stream(&d, req, bad[i], strlen(bad[i]), 0, 0), CM_ERR_UPSTREAM);
-        assert_int_equal(d.err.status, 502);
-        assert_string_equal(d.err.code, "bad_upstream_event");
-        eo = last_error(&d.out);
-        assert_string_equal(jstr(eo, "type", NULL), "api_error");
-        cJSON_Delete(eo);
-        drive_cleanup(&d);
-        assert_int_equal(
-            cp_tr_messages_codex_aggregate(bad[i], strlen(bad[i]), req, TEST_ID, &out, NULL, &err),
-            CM_ERR_UPSTREAM);
-        assert_int_equal(err.status, 502);
-        assert_null(out);
-    }
-    cJSON_Delete(req);
+    tst_expect_bad_events(&TR, REQ, tst_codex_bad_events, TST_CODEX_BAD_EVENTS,
+                          tst_anthropic_last_error, "type", "api_error");
 }
 
 /*
@@ -943,10 +463,10 @@ static void test_stream_malformed(void **state)
  */
 static void test_stream_ignores(void **state)
 {
-    cJSON *req = parse_or_die(REQ, strlen(REQ));
+    cJSON *req = tst_parse_str(REQ);
     struct cp_tr_messages_codex_stream st;
     struct cm_buf b;
-    struct drive d;
+    struct tst_drive d;
     const char *rl = "{\"type\":\"codex.rate_limits\",\"primary\":{}}";
     const char *s =
         "event: codex.rate_limits\ndata: {\"type\":\"codex.rate_limits\",\"primary\":{}}\n\n"
@@ -997,11 +517,10 @@ static void test_stream_ignores(void **state)
     assert_false(cp_tr_messages_codex_stream_has_content(NULL));
     cm_buf_cleanup(&b);
 
-    assert_int_equal(run_stream(&d, req, s, strlen(s), 0, 0), CM_OK);
-    assert_sse_equal(d.out.data, d.out.len, want, strlen(want), "ignores");
-    assert_int_equal(cp_tr_messages_codex_stream_usage(&d.st, &(struct cp_tr_usage){0}),
+    tst_expect_stream(&d, &TR, req, s, want, "ignores");
+    assert_int_equal(cp_tr_messages_codex_stream_usage(d.st, &(struct cp_tr_usage){0}),
                      CM_ERR_NOTFOUND);
-    drive_cleanup(&d);
+    tst_drive_cleanup(&d);
     cJSON_Delete(req);
 }
 
@@ -1030,8 +549,8 @@ static void test_aggregate_details(void **state)
     (void)state;
     assert_int_equal(cp_tr_messages_codex_aggregate(up, strlen(up), NULL, TEST_ID, &out, &u, &err),
                      CM_OK);
-    w = parse_or_die(want, strlen(want));
-    assert_json_equal(out, w, "aggregate details");
+    w = tst_parse_str(want);
+    tst_assert_json_equal(out, w, "aggregate details");
     assert_int_equal(u.input, 5);
     assert_int_equal(u.total, 7);
     cJSON_Delete(out);
@@ -1046,104 +565,18 @@ static void test_aggregate_details(void **state)
 
 static void test_oom_request(void **state)
 {
-    static const char *const cases[] = {"tools_result", "image_input", "system_multiturn"};
-
     (void)state;
-    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
-        size_t len = 0;
-        char *raw = fixture(cases[c], "in.json", &len);
-        cJSON *req = parse_or_die(raw, len);
-        long n;
-        int ok = 0;
-        for (n = 1; n < 5000; n++) {
-            struct cp_tr_err err;
-            cJSON *out = NULL;
-            int rc;
-            cm_alloc_fail_at(n);
-            rc = cp_tr_messages_codex_request(req, &out, &err);
-            cm_alloc_fail_at(0);
-            if (rc == CM_OK) {
-                cJSON_Delete(out);
-                ok = 1;
-                break;
-            }
-            assert_int_equal(rc, CM_ERR_NOMEM);
-            assert_int_equal(err.status, 500);
-            assert_null(out);
-        }
-        assert_true(ok);
-        assert_true(n > 20); /* the walk really failed allocations before succeeding */
-        cJSON_Delete(req);
-        cm_free(raw);
-    }
-}
-
-static void oom_case(const char *cs)
-{
-    size_t rlen = 0, ulen = 0;
-    char *raw = fixture(cs, "in.json", &rlen);
-    char *up = fixture(cs, "upstream.sse", &ulen);
-    cJSON *req = parse_or_die(raw, rlen);
-    long n;
-    int ok_stream = 0, ok_agg = 0;
-
-    for (n = 1; n < 20000 && !ok_stream; n++) {
-        struct cm_sse_parser p;
-        struct drive d;
-        int rc;
-        memset(&d, 0, sizeof(d));
-        cm_buf_init(&d.out, (size_t)1 << 20);
-        cm_alloc_fail_at(n);
-        rc = cp_tr_messages_codex_stream_init(&d.st, req, TEST_ID, NULL);
-        if (rc == CM_OK) {
-            cm_sse_parser_init(&p, 0, drive_event, NULL, &d);
-            rc = cm_sse_parser_feed(&p, up, ulen, NULL);
-            if (rc == CM_OK)
-                rc = cm_sse_parser_finish(&p, CM_SSE_FINISH_DISPATCH);
-            cm_sse_parser_cleanup(&p);
-            if (rc == CM_OK)
-                rc = d.last_rc;
-            if (rc == CM_OK)
-                rc = cp_tr_messages_codex_stream_finish(&d.st, &d.out, NULL);
-            cp_tr_messages_codex_stream_cleanup(&d.st);
-        }
-        cm_alloc_fail_at(0);
-        if (rc == CM_OK)
-            ok_stream = 1;
-        else
-            assert_true(rc == CM_ERR_NOMEM || rc == CM_ERR_UPSTREAM);
-        cm_buf_cleanup(&d.out);
-    }
-    assert_true(ok_stream);
-    assert_true(n > 20);
-    for (n = 1; n < 20000 && !ok_agg; n++) {
-        struct cp_tr_err err;
-        cJSON *out = NULL;
-        int rc;
-        cm_alloc_fail_at(n);
-        rc = cp_tr_messages_codex_aggregate(up, ulen, req, TEST_ID, &out, NULL, &err);
-        cm_alloc_fail_at(0);
-        if (rc == CM_OK) {
-            cJSON_Delete(out);
-            ok_agg = 1;
-        } else {
-            assert_true(rc == CM_ERR_NOMEM || rc == CM_ERR_UPSTREAM);
-            assert_null(out);
-        }
-    }
-    assert_true(ok_agg);
-    assert_true(n > 20);
-    cJSON_Delete(req);
-    cm_free(raw);
-    cm_free(up);
+    tst_oom_request(&TR, "tools_result");
+    tst_oom_request(&TR, "image_input");
+    tst_oom_request(&TR, "system_multiturn");
 }
 
 static void test_oom_stream_and_aggregate(void **state)
 {
     (void)state;
-    oom_case("tools_call");
-    oom_case("thinking_budget");
-    oom_case("long_tool_name");
+    tst_oom_stream_and_aggregate(&TR, "tools_call");
+    tst_oom_stream_and_aggregate(&TR, "thinking_budget");
+    tst_oom_stream_and_aggregate(&TR, "long_tool_name");
 }
 
 int main(void)

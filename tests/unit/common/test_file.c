@@ -29,7 +29,7 @@ struct fx {
 
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof *f);
+    struct fx *f = cm_calloc(1, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "/tmp/cm-file-XXXXXX");
     if (!mkdtemp(f->dir))
         return -1;
@@ -45,7 +45,7 @@ static int teardown(void **state)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     if (system(cmd) != 0)
         return -1;
-    free(f);
+    cm_free(f);
     return 0;
 }
 
