@@ -5,6 +5,7 @@
 #include "cm/alloc.h"
 #include "cm/crypto.h"
 #include "cm/err.h"
+#include "store/users.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>

@@ -18,11 +18,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MT_ROLE_GUEST 0
-#define MT_ROLE_COMMON 1
-#define MT_ROLE_ADMIN 10
-#define MT_ROLE_ROOT 100
-
 #define MT_SESSION_MAX_AGE (30 * 24 * 3600) /* seconds, NewAPI's cookie MaxAge */
 #define MT_SESSION_COOKIE_MAX 128           /* buffer for a cookie value */
 #define MT_KEY_LEN 48                       /* relay key characters (no "sk-") */
@@ -82,7 +77,10 @@ int mt_auth_hash_password(const char *password, char *out, size_t outlen);
 /** CM_OK when @p password matches @p stored (bcrypt or argon2id), CM_ERR_AUTH if not. */
 int mt_auth_check_password(const char *password, const char *stored);
 
-/** NewAPI's canManageTargetRole: root manages everyone, others only lower roles. */
+/**
+ * NewAPI's canManageTargetRole: root (MT_ROLE_ROOT, store/users.h) manages everyone,
+ * others only lower roles.
+ */
 int mt_auth_can_manage(int my_role, int target_role);
 
 /**

@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "cm/crypto.h"
 #include "cm/err.h"
+#include "store/users.h"
 
 static const char SECRET[] = "session-secret-for-tests";
 #define NOW INT64_C(1795300000)
