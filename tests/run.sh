@@ -11,31 +11,17 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD_DIR:-$ROOT/build-test}
 cd "$ROOT"
 
-# Debian packages the build and the tests need (dpkg name -> what for)
-PKGS=(cmake pkg-config gcc libc6-dev make python3
-      libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libcyaml-dev libyaml-dev libcjson-dev
-      libsodium-dev libcrypt-dev libxxhash-dev libcmocka-dev)
-
-missing=()
-for p in "${PKGS[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-# the client tests run the official npm SDKs: Debian's node and npm unless some are there
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        echo "run.sh: installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    else
-        echo "run.sh: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
-        exit 1
-    fi
-fi
+# Debian packages: the build's (deploy/deps.sh), cmocka and python3 for the tests, and the
+# client tests run the official npm SDKs: Debian's node and npm unless some are there
+. "$ROOT/deploy/deps.sh"
+PKGS=("${CM_BUILD_PKGS[@]}" python3 libcmocka-dev)
+command -v node >/dev/null || PKGS+=(nodejs)
+command -v npm >/dev/null || PKGS+=(npm)
+cm_install_missing run.sh "${PKGS[@]}"
 
 # the SDKs for tests/clients, from the committed lockfile
-if [ ! -d "$ROOT/tests/clients/node_modules/openai" ]; then
+if [ ! -d "$ROOT/tests/clients/node_modules/openai" ] ||
+   [ ! -d "$ROOT/tests/clients/node_modules/@anthropic-ai/sdk" ]; then
     (cd "$ROOT/tests/clients" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
