@@ -15,6 +15,7 @@
 #include "cm/err.h"
 #include "cm/httpc.h"
 #include "cm/log.h"
+#include "cm/sys.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -317,17 +318,8 @@ static void *loop(void *arg)
             cp_authstore_ids_free(ids, n);
         }
         pthread_mutex_lock(&r->mu);
-        if (!r->stop && !r->done && !r->poke) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += r->period_ms / 1000;
-            ts.tv_nsec += (long)(r->period_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
-        }
+        if (!r->stop && !r->done && !r->poke)
+            (void)cm_sys_cond_wait_ms(&r->cv, &r->mu, r->period_ms);
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;

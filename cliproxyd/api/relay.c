@@ -68,8 +68,7 @@ struct job {
     int pin;       /* retry tried[ntried - 1] (after its token was refreshed) */
     int refreshed; /* tried[ntried - 1] got a refresh for this request */
     struct cp_authstore_cred *cred;
-    pthread_mutex_t xmu; /* guards xfer against on_close on the server thread */
-    struct cm_httpc_xfer *xfer;
+    struct cm_httpc_slot xfer; /* the attempt's transfer, reached by on_close too */
     long status;
     struct cm_buf head; /* the answer's header lines, for outcome() */
     struct cm_buf body; /* error body, or the whole answer for non-stream */
@@ -98,8 +97,7 @@ static void job_unref(struct job *j)
     cm_free(j->ua);
     cm_free(j->hdr);
     cp_authstore_release(j->cred);
-    if (j->xfer)
-        cm_httpc_xfer_unref(j->xfer);
+    cm_httpc_slot_cleanup(&j->xfer);
     cm_buf_cleanup(&j->head);
     cm_buf_cleanup(&j->body);
     cm_buf_cleanup(&j->x.out);
@@ -107,7 +105,6 @@ static void job_unref(struct job *j)
         j->fmt->stream_cleanup(&j->x);
     cm_sse_parser_cleanup(&j->parser);
     cm_pipe_unref(j->pipe);
-    pthread_mutex_destroy(&j->xmu);
     cm_free(j);
 }
 
@@ -148,27 +145,15 @@ static void reply_last(struct job *j)
 
 /* ---- streaming output ---- */
 
-static void writer_wake(void *ud)
-{
-    struct job *j = ud;
-    pthread_mutex_lock(&j->xmu);
-    if (j->xfer)
-        cm_httpc_xfer_resume(j->xfer);
-    pthread_mutex_unlock(&j->xmu);
-}
-
 /* starts the client's stream (once); CM_ERR_CLOSED when the client is gone */
 static int ensure_started(struct job *j)
 {
+    int rc;
     if (j->started)
         return CM_OK;
-    j->pipe = cm_pipe_new(64 * 1024);
-    if (!j->pipe)
-        return CM_ERR_NOMEM;
-    cm_pipe_set_writer_hook(j->pipe, writer_wake, j);
-    cm_httpd_add_header(j->req, "Cache-Control", "no-cache");
-    j->started = 1;
-    return cm_httpd_reply_stream(j->req, 200, "text/event-stream", j->pipe);
+    rc = cm_httpd_reply_sse(j->req, 64 * 1024, cm_httpc_slot_wake, &j->xfer, &j->pipe);
+    j->started = j->pipe != NULL;
+    return rc;
 }
 
 /* the SSE parser's event callback: one upstream event -> client bytes in x.out */
@@ -585,11 +570,7 @@ static void start_attempt(struct job *j)
     rq.log_id = cm_httpd_req_id(j->req);
     atomic_fetch_add(&j->refs, 1); /* the transfer's */
     rc = cm_httpc_start(j->srv->client, &rq, &cbs, j, &xfer);
-    pthread_mutex_lock(&j->xmu);
-    if (j->xfer)
-        cm_httpc_xfer_unref(j->xfer);
-    j->xfer = rc ? NULL : xfer;
-    pthread_mutex_unlock(&j->xmu);
+    cm_httpc_slot_set(&j->xfer, rc ? NULL : xfer);
     cp_upreq_cleanup(&ur);
     cp_config_ref_release(ref);
     if (rc) {
@@ -601,10 +582,8 @@ static void start_attempt(struct job *j)
 static void on_close(struct cm_httpd_req *r, int aborted, void *ud)
 {
     struct job *j = ud;
-    pthread_mutex_lock(&j->xmu);
-    if (aborted && j->xfer)
-        cm_httpc_xfer_cancel(j->xfer);
-    pthread_mutex_unlock(&j->xmu);
+    if (aborted)
+        cm_httpc_slot_cancel(&j->xfer);
     note_request(j);
     if (j->srv->usage)
         cp_usage_record(j->srv->usage, j->last_cred, j->model,
@@ -656,7 +635,7 @@ static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fm
         return;
     }
     atomic_init(&j->refs, 1);
-    pthread_mutex_init(&j->xmu, NULL);
+    cm_httpc_slot_init(&j->xfer);
     j->t0_ms = mono_ms();
     j->srv = srv;
     j->req = r;

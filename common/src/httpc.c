@@ -127,6 +127,52 @@ unsigned cm_httpc_active(struct cm_httpc *c)
     return atomic_load(&c->n_active);
 }
 
+void cm_httpc_slot_init(struct cm_httpc_slot *s)
+{
+    pthread_mutex_init(&s->_mu, NULL);
+    s->_x = NULL;
+}
+
+void cm_httpc_slot_cleanup(struct cm_httpc_slot *s)
+{
+    if (s->_x)
+        cm_httpc_xfer_unref(s->_x);
+    s->_x = NULL;
+    pthread_mutex_destroy(&s->_mu);
+}
+
+void cm_httpc_slot_set(struct cm_httpc_slot *s, struct cm_httpc_xfer *x)
+{
+    struct cm_httpc_xfer *old;
+    pthread_mutex_lock(&s->_mu);
+    old = s->_x;
+    s->_x = x;
+    pthread_mutex_unlock(&s->_mu);
+    if (old)
+        cm_httpc_xfer_unref(old);
+}
+
+void cm_httpc_slot_resume(struct cm_httpc_slot *s)
+{
+    pthread_mutex_lock(&s->_mu);
+    if (s->_x)
+        cm_httpc_xfer_resume(s->_x);
+    pthread_mutex_unlock(&s->_mu);
+}
+
+void cm_httpc_slot_cancel(struct cm_httpc_slot *s)
+{
+    pthread_mutex_lock(&s->_mu);
+    if (s->_x)
+        cm_httpc_xfer_cancel(s->_x);
+    pthread_mutex_unlock(&s->_mu);
+}
+
+void cm_httpc_slot_wake(void *slot)
+{
+    cm_httpc_slot_resume(slot);
+}
+
 const char *cm_httpc_head_get(const struct cm_httpc_head *h, const char *name)
 {
     size_t nl = strlen(name);

@@ -641,6 +641,19 @@ int cm_httpd_reply_stream(struct cm_httpd_req *r, unsigned status, const char *c
     return set_response(r, status, resp, content_type, p);
 }
 
+int cm_httpd_reply_sse(struct cm_httpd_req *r, size_t cap, cm_pipe_hook_fn wake, void *ud,
+                       struct cm_pipe **out)
+{
+    struct cm_pipe *p = cm_pipe_new(cap ? cap : 64 * 1024);
+    *out = p;
+    if (!p)
+        return CM_ERR_NOMEM;
+    cm_pipe_set_writer_hook(p, wake, ud);
+    cm_httpd_add_header(r, "Cache-Control", "no-cache");
+    cm_httpd_add_header(r, "X-Accel-Buffering", "no");
+    return cm_httpd_reply_stream(r, 200, "text/event-stream", p);
+}
+
 /* ---- MHD callbacks ---- */
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)

@@ -3,6 +3,7 @@
 #include "cm/sys.h"
 
 #include <signal.h>
+#include <time.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -45,4 +46,17 @@ int cm_sys_wait_signal(void)
     if (sigwait(&wait_set, &sig) != 0)
         return -1;
     return sig;
+}
+
+int cm_sys_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, unsigned ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(cv, mu, &ts);
 }

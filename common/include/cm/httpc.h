@@ -23,6 +23,7 @@
 #ifndef CM_HTTPC_H
 #define CM_HTTPC_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,5 +101,28 @@ void cm_httpc_xfer_ref(struct cm_httpc_xfer *x);
 void cm_httpc_xfer_unref(struct cm_httpc_xfer *x);
 /** Number of transfers started and not yet done (approximate; for tests and stats). */
 unsigned cm_httpc_active(struct cm_httpc *c);
+
+/*
+ * A slot: the reference to a request's current transfer that other threads reach through
+ * (a server thread's close callback cancels it, a pipe's writer hook resumes it) while the
+ * owner replaces it attempt after attempt. A mutex guards the pointer; the calls are short.
+ * Caller-owned struct (embed it); fields are private.
+ */
+struct cm_httpc_slot {
+    pthread_mutex_t _mu;
+    struct cm_httpc_xfer *_x;
+};
+
+void cm_httpc_slot_init(struct cm_httpc_slot *s);
+/** Drops the reference held (if any) and destroys the mutex. */
+void cm_httpc_slot_cleanup(struct cm_httpc_slot *s);
+/** Holds @p x (takes over the caller's reference from cm_httpc_start(); NULL: none),
+ *  dropping the previous one. */
+void cm_httpc_slot_set(struct cm_httpc_slot *s, struct cm_httpc_xfer *x);
+/** cm_httpc_xfer_resume() / cm_httpc_xfer_cancel() on the held transfer, if any. */
+void cm_httpc_slot_resume(struct cm_httpc_slot *s);
+void cm_httpc_slot_cancel(struct cm_httpc_slot *s);
+/** A cm_pipe_hook_fn (writer wake) resuming the transfer of the slot @p slot. */
+void cm_httpc_slot_wake(void *slot);
 
 #endif

@@ -127,5 +127,14 @@ int cm_httpd_reply_error(struct cm_httpd_req *r, unsigned status, const char *ty
  */
 int cm_httpd_reply_stream(struct cm_httpd_req *r, unsigned status, const char *content_type,
                           struct cm_pipe *p);
+/**
+ * The usual start of a streamed answer: a new pipe of @p cap bytes (0: 64 KiB) whose writer
+ * hook is @p wake(@p ud) (e.g. cm_httpc_slot_wake), then a 200 text/event-stream reply with
+ * Cache-Control: no-cache and X-Accel-Buffering: no fed by it. *@p out gets the writer's
+ * reference whenever the pipe was made (also when the reply failed: CM_ERR_CLOSED, the client
+ * is gone); CM_ERR_NOMEM with *@p out NULL when it was not.
+ */
+int cm_httpd_reply_sse(struct cm_httpd_req *r, size_t cap, cm_pipe_hook_fn wake, void *ud,
+                       struct cm_pipe **out);
 
 #endif
