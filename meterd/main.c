@@ -8,6 +8,7 @@
 #include "api/routes.h"
 #include "env.h"
 #include "optcache.h"
+#include "relay/relay.h"
 #include "server.h"
 #include "store/store.h"
 
@@ -145,11 +146,17 @@ int main(int argc, char **argv)
     }
     if (cm_httpc_new(NULL, &srv.client) != CM_OK)
         goto out;
+    if (mt_relay_new(srv.store, &srv.relay) != CM_OK) {
+        fprintf(stderr, "meterd: cannot load the channels (see the log)\n");
+        goto out;
+    }
     rc = cm_daemon_serve("meterd", &o, routes, &srv);
 out:
     cm_httpc_free(srv.client); /* after the server: its requests' transfers end here */
+    mt_relay_stop(srv.relay);  /* its watcher reads the store */
     mt_optcache_free(srv.opts);
     mt_store_close(srv.store); /* commits what the writer still holds */
+    mt_relay_free(srv.relay);  /* after the settles' callbacks, which count in it */
     cm_crypto_memzero(rnd, sizeof rnd);
     return rc;
 }

@@ -5,6 +5,7 @@
 #include "cm/alloc.h"
 #include "cm/err.h"
 #include "cm/log.h"
+#include "cm/sys.h"
 #include "store/options.h"
 #include "store/store.h"
 
@@ -70,17 +71,9 @@ static void *watch(void *arg)
     struct mt_optcache *c = arg;
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
-        struct timespec ts;
         struct mt_store_changes ch = {0};
         int64_t seen;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += c->period_ms / 1000;
-        ts.tv_nsec += (long)(c->period_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+        (void)cm_sys_cond_wait_ms(&c->cv, &c->mu, c->period_ms);
         if (c->stop)
             break;
         seen = c->seen;

@@ -30,6 +30,9 @@ struct def {
 static const struct def DEFS[] = {
     {"AutoGroups", K_ARR, "[\"default\"]", 0, 0},
     {"AutomaticDisableChannelEnabled", K_BOOL, "false", 0, 0},
+    /* ours (relay/health.h): N consecutive qualifying failures within the window disable */
+    {"AutomaticDisableFailureCount", K_INT, "3", 1, 64},
+    {"AutomaticDisableFailureWindowSeconds", K_INT, "300", 1, 86400},
     {"AutomaticDisableKeywords", K_STR, NULL, 0, 0},
     {"AutomaticDisableStatusCodes", K_CODES, "401", 0, 0},
     {"AutomaticEnableChannelEnabled", K_BOOL, "false", 0, 0},

@@ -14,6 +14,7 @@ struct mt_store;
 struct mt_optcache;
 struct cm_httpc;
 struct cm_clock;
+struct mt_relay;
 
 struct mt_server {
     struct mt_store *store;              /* every SQL statement (thread-safe) */
@@ -24,6 +25,7 @@ struct mt_server {
     size_t session_secret_len;
     int64_t start_time;        /* unix s, for /api/status */
     const char *database_type; /* "sqlite" */
+    struct mt_relay *relay;    /* the relay's caches and counters (relay/relay.h) */
 };
 
 #endif

@@ -15,19 +15,14 @@
 
 #define AUTH_VERSION "864b7076dbcd0a3c01b5520316720ebf"
 
-static int64_t now_s(const struct mt_server *srv)
-{
-    return cm_clock_wall_ms(srv->clock) / 1000;
-}
-
 /* the user id of a valid session cookie, or 0 */
 static int64_t cookie_user(struct mt_server *srv, struct cm_httpd_req *r)
 {
     size_t n = 0;
     int64_t id = 0;
     const char *v = mt_auth_cookie_get(cm_httpd_req_header(r, "Cookie"), "session", &n);
-    if (!v || mt_auth_session_check(srv->session_secret, srv->session_secret_len, v, n, now_s(srv),
-                                    &id) != CM_OK)
+    if (!v || mt_auth_session_check(srv->session_secret, srv->session_secret_len, v, n,
+                                    cm_clock_wall_s(srv->clock), &id) != CM_OK)
         return 0;
     return id;
 }
@@ -114,8 +109,8 @@ fail:
 int mt_api_session_set(struct mt_server *srv, struct cm_httpd_req *r, int64_t user_id)
 {
     char v[MT_SESSION_COOKIE_MAX], hdr[MT_SESSION_COOKIE_MAX + 96];
-    int rc = mt_auth_session_make(srv->session_secret, srv->session_secret_len, user_id, now_s(srv),
-                                  v, sizeof v);
+    int rc = mt_auth_session_make(srv->session_secret, srv->session_secret_len, user_id,
+                                  cm_clock_wall_s(srv->clock), v, sizeof v);
     if (rc)
         return rc;
     snprintf(hdr, sizeof hdr, "session=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Strict", v,

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
+import { collectChat } from './collect.mjs';
 
 const CLAUDE = 'claude-sonnet-4-5-20250929';
 const CODEX = 'gpt-5-codex';
@@ -82,14 +83,7 @@ test('chat on claude: non-stream', async () => {
 test('chat on claude: stream with include_usage', async () => {
   const stream = await openai.chat.completions.create({ model: CLAUDE, stream: true,
     stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi stream' }] });
-  let text = '', finish = null, usage = null;
-  for await (const chunk of stream) {
-    if (chunk.choices.length) {
-      text += chunk.choices[0].delta?.content ?? '';
-      finish = chunk.choices[0].finish_reason ?? finish;
-    }
-    if (chunk.usage) usage = chunk.usage;
-  }
+  const { text, finish, usage } = await collectChat(stream);
   assert.equal(text, 'fake claude answer to: hi stream');
   assert.equal(finish, 'stop');
   assert.equal(usage.completion_tokens, 9);

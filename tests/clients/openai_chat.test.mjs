@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { collectChat } from './collect.mjs';
 
 const client = new OpenAI({ baseURL: process.env.CLIPROXY_URL + '/v1',
                             apiKey: process.env.CLIPROXY_KEY, maxRetries: 0 });
@@ -26,14 +27,7 @@ test('stream with include_usage', async () => {
   const stream = await client.chat.completions.create({
     model: 'gpt-5-codex', stream: true, stream_options: { include_usage: true },
     messages: [{ role: 'user', content: 'stream sdk' }] });
-  let text = '', finish = null, usage = null;
-  for await (const chunk of stream) {
-    if (chunk.choices.length) {
-      text += chunk.choices[0].delta?.content ?? '';
-      finish = chunk.choices[0].finish_reason ?? finish;
-    }
-    if (chunk.usage) usage = chunk.usage;
-  }
+  const { text, finish, usage } = await collectChat(stream);
   assert.equal(text, 'fake answer to: stream sdk');
   assert.equal(finish, 'stop');
   assert.equal(usage.total_tokens, 59);

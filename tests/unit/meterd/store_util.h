@@ -2,8 +2,8 @@
 /*
  * store_util.h - helpers shared by the test_store_*.c files (header-only, static): a
  * temporary database directory, opening the store on it with a fake clock, an "outside"
- * raw SQLite connection (the operator's sqlite3 CLI), loading fixture SQL, and removing
- * the files afterwards.
+ * raw SQLite connection (the operator's sqlite3 CLI), loading fixture SQL, removing the
+ * files afterwards, and the cmocka group fixtures that do all that (tdb_setup/tdb_teardown).
  */
 #ifndef MT_TEST_STORE_UTIL_H
 #define MT_TEST_STORE_UTIL_H
@@ -73,6 +73,24 @@ static inline void tdb_remove(struct tdb *t)
     snprintf(p, sizeof(p), "%s-journal", t->path);
     unlink(p);
     rmdir(t->dir);
+}
+
+/* cmocka group setup: a fresh database, opened, as *@p state (a struct tdb *) */
+static inline int tdb_setup(void **state)
+{
+    static struct tdb t;
+    if (tdb_init(&t) || tdb_open(&t))
+        return -1;
+    *state = &t;
+    return 0;
+}
+
+/* cmocka group teardown of tdb_setup(): allocation failures off, the files removed */
+static inline int tdb_teardown(void **state)
+{
+    cm_alloc_fail_at(0);
+    tdb_remove(*state);
+    return 0;
 }
 
 /* An outside connection, as an operator's sqlite3 CLI would have. */
