@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -186,6 +187,19 @@ int main(int argc, char **argv)
     }
     if (cfg->debug)
         cm_log_set_level(CM_LOG_DEBUG);
+    if (cfg->logging_to_file) {
+        /* CLIProxyAPI's place: $WRITABLE_PATH/logs, else ./logs; main.log in it */
+        const char *wp = getenv("WRITABLE_PATH");
+        char logdir[4096], logfile[4200];
+        snprintf(logdir, sizeof logdir, "%s/logs", wp && *wp ? wp : ".");
+        snprintf(logfile, sizeof logfile, "%s/main.log", logdir);
+        if ((mkdir(logdir, 0750) != 0 && errno != EEXIST) ||
+            cm_log_init(cfg->debug ? CM_LOG_DEBUG : CM_LOG_INFO, logfile) != CM_OK) {
+            fprintf(stderr, "cliproxyd: logging-to-file: cannot write %s: %s\n", logfile,
+                    strerror(errno));
+            goto out;
+        }
+    }
     /* the auth dir is created (0700) when missing, as CLIProxyAPI does */
     if (mkdir(cfg->auth_dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "cliproxyd: cannot create auth-dir %s: %s\n", cfg->auth_dir,

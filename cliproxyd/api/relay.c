@@ -464,6 +464,15 @@ static void reply_no_pick(struct job *j, int rc, const struct cp_sched_pick *pk)
     }
 }
 
+/* `max-retry-credentials`: distinct credentials one request may try (0 = all) */
+static size_t max_credentials(struct job *j)
+{
+    struct cp_config_ref *ref = cp_config_live_acquire(j->srv->cfg);
+    int n = ref ? cp_config_ref_get(ref)->max_retry_credentials : 0;
+    cp_config_ref_release(ref);
+    return n > 0 ? (size_t)n : (size_t)-1;
+}
+
 /* the next credential into tried[ntried - 1]; 0 when one was picked */
 static int pick(struct job *j)
 {
@@ -477,6 +486,10 @@ static int pick(struct job *j)
         j->pin = 0;
         j->total++;
         return 0;
+    }
+    if (j->ntried && j->ntried >= max_credentials(j)) { /* `max-retry-credentials` */
+        reply_last(j);
+        return -1;
     }
 again:
     pr.n_tried = j->ntried;
@@ -579,13 +592,22 @@ static void start_attempt(struct job *j)
     }
 }
 
+/* `usage-statistics-enabled`: count requests and tokens for /usage and /metrics */
+static int usage_enabled(struct cp_server *srv)
+{
+    struct cp_config_ref *ref = cp_config_live_acquire(srv->cfg);
+    int on = ref && cp_config_ref_get(ref)->usage_statistics_enabled;
+    cp_config_ref_release(ref);
+    return on;
+}
+
 static void on_close(struct cm_httpd_req *r, int aborted, void *ud)
 {
     struct job *j = ud;
     if (aborted)
         cm_httpc_slot_cancel(&j->xfer);
     note_request(j);
-    if (j->srv->usage)
+    if (j->srv->usage && usage_enabled(j->srv))
         cp_usage_record(j->srv->usage, j->last_cred, j->model,
                         aborted ? 499 : (int)cm_httpd_req_status(r), mono_ms() - j->t0_ms,
                         j->have_tokens ? &j->tokens : NULL);

@@ -36,6 +36,7 @@ def start(secret):
     mgmt = f'remote-management:\n  secret-key: "{secret}"\n' if secret else ""
     with open(cfg, "w") as f:
         f.write(f'host: "127.0.0.1"\nport: {port}\nauth-dir: "{AUTH}"\napi-keys:\n  - "{KEY}"\n'
+                f"usage-statistics-enabled: true\n"
                 f"upstreams:\n  codex:\n    base-url: \"{fake.url}/backend-api/codex\"\n{mgmt}")
     p = Proc(f"cliproxyd-mgmt-{port}", [BIN, "-config", cfg], check_exit=True)
     wait_port(port, p)
