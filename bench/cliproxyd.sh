@@ -14,14 +14,14 @@ RUN=${RUN_DIR:-$ROOT/bench/run/cliproxyd}
 BUILD=${BENCH_BUILD:-$ROOT/build-bench}
 DURATION=${DURATION:-8}
 CONCS=${CONCS:-"16 128"}
-UP_PORT=18180 NG_PORT=18181 CP_PORT=18182
+UP_PORT=18180 NG_PORT=18181 CP_PORT=18182 MT_PORT=18183
 KEY=sk-bench-client-0123456789abcdef
 mkdir -p "$RUN/auths" "$RUN/tmp" "$RUN/logs"
 command -v nginx >/dev/null && command -v wrk >/dev/null ||
     { echo "bench: needs nginx and wrk (bench/run.sh installs them)" >&2; exit 1; }
 
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCM_SANITIZE=OFF >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" --target cliproxyd >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" --target cliproxyd meterd >/dev/null
 
 # the fake Codex answer and the client body
 python3 - "$RUN" <<'PY'
@@ -110,7 +110,16 @@ PIDS+=($!)
 "$BUILD/cliproxyd/cliproxyd" -config "$RUN/config.yaml" -log-level warn >"$RUN/logs/cliproxyd.log" 2>&1 &
 CP_PID=$!
 PIDS+=($CP_PID)
-for port in $UP_PORT $NG_PORT $CP_PORT; do
+# meterd in front of cliproxyd (the deployed chain): billing every request on top
+METERD_BIN=$BUILD/meterd/meterd BENCH_DB_DIR=$RUN/meterd BENCH_MODEL=gpt-5-codex \
+    CHANNEL_KEY=$KEY UPSTREAM_URL=http://127.0.0.1:$CP_PORT PROXY_PORT=$MT_PORT \
+    METERD_PREPARE_ONLY=1 bash "$ROOT/bench/meterd_peer.sh"
+SQLITE_PATH=$RUN/meterd/one-api.db SESSION_SECRET=bench-session-secret-0123456789 \
+    "$BUILD/meterd/meterd" --host 127.0.0.1 --port $MT_PORT --log-level warn \
+    >"$RUN/logs/meterd.log" 2>&1 &
+MT_PID=$!
+PIDS+=($MT_PID)
+for port in $UP_PORT $NG_PORT $CP_PORT $MT_PORT; do
     for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 curl -sf -H "Authorization: Bearer $KEY" -d @"$RUN/req-json.json" \
@@ -118,26 +127,29 @@ curl -sf -H "Authorization: Bearer $KEY" -d @"$RUN/req-json.json" \
     { echo "bench: cliproxyd smoke request failed" >&2; exit 1; }
 
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
-echo "| row | workload | conc | req/s | p50 ms | p99 ms | cliproxyd CPU µs/req |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+printf 'Authorization: Bearer sk-bench\nContent-Type: application/json\n' >"$RUN/headers-mt.txt"
+echo "| row | workload | conc | req/s | p50 ms | p99 ms | cliproxyd CPU µs/req | meterd CPU µs/req |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for w in json sse; do
     for c in $CONCS; do
-        for row in nginx cliproxyd; do
-            port=$NG_PORT
+        for row in nginx cliproxyd meterd+cliproxyd; do
+            port=$NG_PORT hdrs=$RUN/headers.txt
             [ $row = cliproxyd ] && port=$CP_PORT
-            t0=$(ticks $CP_PID)
-            out=$(BENCH_BODY="$RUN/req-$w.json" BENCH_HEADERS="$RUN/headers.txt" \
+            [ $row = meterd+cliproxyd ] && port=$MT_PORT hdrs=$RUN/headers-mt.txt
+            t0=$(ticks $CP_PID) m0=$(ticks $MT_PID)
+            out=$(BENCH_BODY="$RUN/req-$w.json" BENCH_HEADERS="$hdrs" \
                   wrk -t2 -c"$c" -d"${DURATION}s" --latency -s "$PEERS/lib/post.lua" \
                   "http://127.0.0.1:$port/v1/chat/completions" 2>&1)
-            t1=$(ticks $CP_PID)
+            t1=$(ticks $CP_PID) m1=$(ticks $MT_PID)
             rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
             n=$(echo "$out" | awk '/requests in/ {print $1}')
             p50=$(echo "$out" | awk '$1=="50%" {print $2}')
             p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-            cpu="—"
-            [ $row = cliproxyd ] && [ "${n:-0}" -gt 0 ] &&
-                cpu=$(awk -v t=$((t1 - t0)) -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", t / hz / n * 1e6}')
-            echo "| $row | $w | $c | $rps | $p50 | $p99 | $cpu |"
+            per() { awk -v t="$1" -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", t / hz / n * 1e6}'; }
+            cpu="—" mcpu="—"
+            [ $row != nginx ] && [ "${n:-0}" -gt 0 ] && cpu=$(per $((t1 - t0)))
+            [ $row = meterd+cliproxyd ] && [ "${n:-0}" -gt 0 ] && mcpu=$(per $((m1 - m0)))
+            echo "| $row | $w | $c | $rps | $p50 | $p99 | $cpu | $mcpu |"
         done
     done
 done
