@@ -449,10 +449,8 @@ int mt_store_channel_delete_disabled(struct mt_store *st, int64_t *deleted)
 
 static int finish_list(int rc, struct mt_rows *r, int64_t total, struct mt_channel_list *out)
 {
-    if (rc) {
-        mt_store__rows_free(&channel_desc, r->items, r->n);
+    if (mt_store__rows_keep(rc, &channel_desc, r))
         return rc;
-    }
     out->items = r->items;
     out->n = r->n;
     out->total = total;
@@ -472,12 +470,8 @@ static int channel_where(const struct mt_channel_filter *f, int with_status_type
     if (f->keyword && *f->keyword) {
         char *p2 = NULL, *p3 = NULL;
         const char *k = f->keyword;
-        int digits = *k != '\0' && strlen(k) <= 18;
-        for (const char *q = k; digits && *q; q++)
-            digits = *q >= '0' && *q <= '9';
-        if (digits)
-            for (const char *q = k; *q; q++)
-                idv = idv * 10 + (*q - '0');
+        if (!mt_store__parse_id(k, &idv))
+            idv = -1;
         if (mt_store__like(k, 1, &p) || mt_store__like(k, 1, &p2) || mt_store__like(k, 1, &p3)) {
             cm_free(p);
             cm_free(p2);
@@ -487,7 +481,7 @@ static int channel_where(const struct mt_channel_filter *f, int with_status_type
         rc = mt_store__where(w,
                              "id = ? OR name LIKE ? ESCAPE '!' OR base_url LIKE ? ESCAPE '!' OR "
                              "tag LIKE ? ESCAPE '!' OR \"key\" = ?",
-                             "Iooos", digits ? idv : (int64_t)-1, p, p2, p3, k);
+                             "Iooos", idv, p, p2, p3, k);
     }
     if (rc == CM_OK && f->group && *f->group) {
         rc = mt_store__like(f->group, 0, &p);
@@ -541,7 +535,6 @@ int mt_store_channel_list(struct mt_store *st, const struct mt_channel_filter *f
 {
     struct mt_where w;
     struct mt_rows r = {0};
-    struct mt_conn *c;
     int64_t total = 0;
     int rc;
 
@@ -549,14 +542,9 @@ int mt_store_channel_list(struct mt_store *st, const struct mt_channel_filter *f
         return CM_ERR_INVAL;
     mt_store__where_init(&w);
     rc = channel_where(f, 1, &w);
-    if (rc == CM_OK) {
-        c = mt_store__rd_get(st);
-        rc = mt_store__where_int(c, "SELECT count(*) FROM channels", &w, NULL, &total);
-        if (rc == CM_OK)
-            rc = mt_store__where_rows(c, CHANNEL_SELECT_NOKEY, &w, order_by(f), offset, limit,
-                                      &channel_desc, &r);
-        mt_store__rd_put(st, c);
-    }
+    if (rc == CM_OK)
+        rc = mt_store__where_page(st, "SELECT count(*) FROM channels", CHANNEL_SELECT_NOKEY, &w,
+                                  order_by(f), offset, limit, &channel_desc, &r, &total);
     mt_store__where_cleanup(&w);
     return finish_list(rc, &r, total, out);
 }

@@ -148,10 +148,8 @@ int mt_store_redemption_get(struct mt_store *st, int64_t id, struct mt_redemptio
 
 static int finish_list(int rc, struct mt_rows *r, int64_t total, struct mt_redemption_list *out)
 {
-    if (rc) {
-        mt_store__rows_free(&red_desc, r->items, r->n);
+    if (mt_store__rows_keep(rc, &red_desc, r))
         return rc;
-    }
     out->items = r->items;
     out->n = r->n;
     out->total = total;
@@ -162,24 +160,12 @@ int mt_store_redemption_list(struct mt_store *st, int64_t offset, int limit,
                              struct mt_redemption_list *out)
 {
     struct mt_rows r = {0};
-    struct mt_conn *c;
-    sqlite3_stmt *s = NULL;
     int64_t total = 0;
     int rc;
 
     if (!st || !out || mt_store__check_page(offset, limit))
         return CM_ERR_INVAL;
-    c = mt_store__rd_get(st);
-    rc = mt_store__read_int_on(c, SQL_COUNT, &total, "");
-    if (rc == CM_OK)
-        rc = mt_store__stmt(c, SQL_LIST, &s);
-    if (rc == CM_OK) {
-        sqlite3_bind_int(s, 1, limit);
-        sqlite3_bind_int64(s, 2, offset);
-        rc = mt_store__rows_read(c, s, &red_desc, &r);
-    }
-    mt_store__done(s);
-    mt_store__rd_put(st, c);
+    rc = mt_store__read_page(st, SQL_COUNT, SQL_LIST, &red_desc, offset, limit, &r, &total, "");
     return finish_list(rc, &r, total, out);
 }
 
@@ -188,8 +174,7 @@ int mt_store_redemption_search(struct mt_store *st, const char *keyword, int64_t
 {
     struct mt_where w;
     struct mt_rows r = {0};
-    struct mt_conn *c;
-    int64_t total = 0, idv = -1;
+    int64_t total = 0, idv = 0;
     char *p = NULL;
     int rc;
 
@@ -198,51 +183,30 @@ int mt_store_redemption_search(struct mt_store *st, const char *keyword, int64_t
     mt_store__where_init(&w);
     rc = mt_store__where(&w, "deleted_at IS NULL", "");
     if (rc == CM_OK && keyword && *keyword) {
-        int digits = strlen(keyword) <= 18;
-        for (const char *q = keyword; digits && *q; q++)
-            digits = *q >= '0' && *q <= '9';
-        if (digits) {
-            idv = 0;
-            for (const char *q = keyword; *q; q++)
-                idv = idv * 10 + (*q - '0');
-        }
+        if (!mt_store__parse_id(keyword, &idv))
+            idv = -1;
         rc = mt_store__like(keyword, 1, &p);
         if (rc == CM_OK)
             rc = mt_store__where(&w, "id = ? OR name LIKE ? ESCAPE '!'", "Io", idv, p);
     }
-    if (rc == CM_OK) {
-        c = mt_store__rd_get(st);
-        rc = mt_store__where_int(c, "SELECT count(*) FROM redemptions", &w, NULL, &total);
-        if (rc == CM_OK)
-            rc = mt_store__where_rows(c, RED_SELECT, &w, " ORDER BY id DESC", offset, limit,
-                                      &red_desc, &r);
-        mt_store__rd_put(st, c);
-    }
+    if (rc == CM_OK)
+        rc = mt_store__where_page(st, "SELECT count(*) FROM redemptions", RED_SELECT, &w,
+                                  " ORDER BY id DESC", offset, limit, &red_desc, &r, &total);
     mt_store__where_cleanup(&w);
     return finish_list(rc, &r, total, out);
 }
 
 int mt_store_redemption_update(struct mt_store *st, const struct mt_redemption *r)
 {
-    int64_t n = 0;
-    int rc;
     if (!st || !r)
         return CM_ERR_INVAL;
-    rc = mt_store__write(st, SQL_UPDATE, &n, "siIIII", r->name, r->status, r->quota,
-                         r->redeemed_time, r->expired_time, r->id);
-    return rc == CM_OK && n == 0 ? CM_ERR_NOTFOUND : rc;
+    return mt_store__write_one(st, SQL_UPDATE, "siIIII", r->name, r->status, r->quota,
+                               r->redeemed_time, r->expired_time, r->id);
 }
 
 int mt_store_redemption_delete(struct mt_store *st, int64_t id)
 {
-    char now[40];
-    int64_t n = 0;
-    int rc;
-    if (!st)
-        return CM_ERR_INVAL;
-    mt_store__datetime(st, now, sizeof(now));
-    rc = mt_store__write(st, SQL_DELETE, &n, "sI", now, id);
-    return rc == CM_OK && n == 0 ? CM_ERR_NOTFOUND : rc;
+    return st ? mt_store__soft_delete(st, SQL_DELETE, "I", id) : CM_ERR_INVAL;
 }
 
 int mt_store_redemption_delete_invalid(struct mt_store *st, int64_t *deleted)

@@ -437,117 +437,162 @@ int mt_store__bindv(sqlite3_stmt *s, int first, const char *fmt, va_list ap)
     return idx;
 }
 
-static int vwrite_on(struct mt_conn *c, const char *sql, int64_t *changes, const char *fmt,
-                     va_list ap)
+/*
+ * What one cached statement does once bound (one of): read one row into obj, read every
+ * row into r, read one integer into ival, or run as a write counting changes.
+ */
+struct step {
+    const char *pre; /* bound as parameter 1 before the fmt values, or NULL */
+    const struct mt_rowdesc *d;
+    void *obj;
+    struct mt_rows *r;
+    int64_t *ival;
+    int64_t *changes; /* may be NULL */
+    int page;         /* bind limit, offset after the values */
+    int limit;
+    int64_t offset;
+};
+
+static int vstep_on(struct mt_conn *c, const char *sql, const struct step *p, const char *fmt,
+                    va_list ap)
 {
     sqlite3_stmt *s = NULL;
+    int idx = 1;
     int rc = mt_store__stmt(c, sql, &s);
+
     if (rc)
         return rc;
-    if (mt_store__bindv(s, 1, fmt, ap) < 0)
+    if (p->pre && mt_store__bind_text(s, idx++, p->pre, 0) != SQLITE_OK)
+        idx = -1;
+    if (idx > 0)
+        idx = mt_store__bindv(s, idx, fmt, ap);
+    if (idx > 0 && p->page) {
+        sqlite3_bind_int(s, idx, p->limit);
+        sqlite3_bind_int64(s, idx + 1, p->offset);
+    }
+    if (idx < 0)
         rc = mt_store__err(c, sqlite3_errcode(c->db), "bind");
+    else if (p->obj)
+        rc = mt_store__one(c, s, p->d, p->obj);
+    else if (p->r)
+        rc = mt_store__rows_read(c, s, p->d, p->r);
+    else if (p->ival)
+        rc = mt_store__int(c, s, p->ival);
     else
-        rc = mt_store__run(c, s, changes);
+        rc = mt_store__run(c, s, p->changes);
     mt_store__done(s);
     return rc;
 }
 
+/* vstep_on on a pooled reader. */
+static int vstep_rd(struct mt_store *st, const char *sql, const struct step *p, const char *fmt,
+                    va_list ap)
+{
+    struct mt_conn *c = mt_store__rd_get(st);
+    int rc = vstep_on(c, sql, p, fmt, ap);
+    mt_store__rd_put(st, c);
+    return rc;
+}
+
+/* vstep_on in its own write transaction; @p must_change: no changed row is NOTFOUND. */
+static int vstep_wr(struct mt_store *st, const char *sql, struct step *p, int must_change,
+                    const char *fmt, va_list ap)
+{
+    struct mt_conn *c = NULL;
+    int64_t n = 0;
+    int rc = mt_store__wr_begin(st, &c);
+
+    if (rc)
+        return rc;
+    if (!p->changes)
+        p->changes = &n;
+    rc = vstep_on(c, sql, p, fmt, ap);
+    if (rc == CM_OK && must_change && *p->changes == 0)
+        rc = CM_ERR_NOTFOUND;
+    return mt_store__wr_end(st, c, rc);
+}
+
+/* The body of a variadic one-call helper: @p call (which reads ap) between va_start and
+ * va_end on the helper's last parameter, fmt. */
+#define STEP_VA(call)                                                                              \
+    do {                                                                                           \
+        va_list ap;                                                                                \
+        int rc_;                                                                                   \
+        va_start(ap, fmt);                                                                         \
+        rc_ = (call);                                                                              \
+        va_end(ap);                                                                                \
+        return rc_;                                                                                \
+    } while (0)
+
 int mt_store__write_on(struct mt_conn *c, const char *sql, int64_t *changes, const char *fmt, ...)
 {
-    va_list ap;
-    int rc;
-    va_start(ap, fmt);
-    rc = vwrite_on(c, sql, changes, fmt, ap);
-    va_end(ap);
-    return rc;
+    struct step p = {.changes = changes};
+    STEP_VA(vstep_on(c, sql, &p, fmt, ap));
 }
 
 int mt_store__write(struct mt_store *st, const char *sql, int64_t *changes, const char *fmt, ...)
 {
-    struct mt_conn *c = NULL;
-    va_list ap;
-    int rc = mt_store__wr_begin(st, &c);
-    if (rc)
-        return rc;
-    va_start(ap, fmt);
-    rc = vwrite_on(c, sql, changes, fmt, ap);
-    va_end(ap);
-    return mt_store__wr_end(st, c, rc);
+    struct step p = {.changes = changes};
+    STEP_VA(vstep_wr(st, sql, &p, 0, fmt, ap));
+}
+
+int mt_store__write_one(struct mt_store *st, const char *sql, const char *fmt, ...)
+{
+    struct step p = {0};
+    STEP_VA(vstep_wr(st, sql, &p, 1, fmt, ap));
+}
+
+int mt_store__soft_delete(struct mt_store *st, const char *sql, const char *fmt, ...)
+{
+    char now[40];
+    struct step p = {.pre = now};
+    mt_store__datetime(st, now, sizeof(now));
+    STEP_VA(vstep_wr(st, sql, &p, 1, fmt, ap));
 }
 
 int mt_store__read_one(struct mt_store *st, const char *sql, const struct mt_rowdesc *d, void *obj,
                        const char *fmt, ...)
 {
-    struct mt_conn *c = mt_store__rd_get(st);
-    sqlite3_stmt *s = NULL;
-    va_list ap;
-    int rc = mt_store__stmt(c, sql, &s);
-    if (rc == CM_OK) {
-        va_start(ap, fmt);
-        if (mt_store__bindv(s, 1, fmt, ap) < 0)
-            rc = mt_store__err(c, sqlite3_errcode(c->db), "bind");
-        va_end(ap);
-    }
-    if (rc == CM_OK)
-        rc = mt_store__one(c, s, d, obj);
-    mt_store__done(s);
-    mt_store__rd_put(st, c);
-    return rc;
-}
-
-static int vread_int_on(struct mt_conn *c, const char *sql, int64_t *out, const char *fmt,
-                        va_list ap)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = mt_store__stmt(c, sql, &s);
-    if (rc)
-        return rc;
-    if (mt_store__bindv(s, 1, fmt, ap) < 0)
-        rc = mt_store__err(c, sqlite3_errcode(c->db), "bind");
-    else
-        rc = mt_store__int(c, s, out);
-    mt_store__done(s);
-    return rc;
+    struct step p = {.d = d, .obj = obj};
+    STEP_VA(vstep_rd(st, sql, &p, fmt, ap));
 }
 
 int mt_store__read_int_on(struct mt_conn *c, const char *sql, int64_t *out, const char *fmt, ...)
 {
-    va_list ap;
-    int rc;
-    va_start(ap, fmt);
-    rc = vread_int_on(c, sql, out, fmt, ap);
-    va_end(ap);
-    return rc;
+    struct step p = {.ival = out};
+    STEP_VA(vstep_on(c, sql, &p, fmt, ap));
 }
 
 int mt_store__read_int(struct mt_store *st, const char *sql, int64_t *out, const char *fmt, ...)
 {
-    struct mt_conn *c = mt_store__rd_get(st);
-    va_list ap;
-    int rc;
-    va_start(ap, fmt);
-    rc = vread_int_on(c, sql, out, fmt, ap);
-    va_end(ap);
-    mt_store__rd_put(st, c);
-    return rc;
+    struct step p = {.ival = out};
+    STEP_VA(vstep_rd(st, sql, &p, fmt, ap));
 }
 
 int mt_store__read_rows(struct mt_store *st, const char *sql, const struct mt_rowdesc *d,
                         struct mt_rows *r, const char *fmt, ...)
 {
+    struct step p = {.d = d, .r = r};
+    STEP_VA(vstep_rd(st, sql, &p, fmt, ap));
+}
+
+int mt_store__read_page(struct mt_store *st, const char *count_sql, const char *list_sql,
+                        const struct mt_rowdesc *d, int64_t offset, int limit, struct mt_rows *r,
+                        int64_t *total, const char *fmt, ...)
+{
+    struct step pc = {.ival = total};
+    struct step pl = {.d = d, .r = r, .page = 1, .limit = limit, .offset = offset};
     struct mt_conn *c = mt_store__rd_get(st);
-    sqlite3_stmt *s = NULL;
-    va_list ap;
-    int rc = mt_store__stmt(c, sql, &s);
-    if (rc == CM_OK) {
-        va_start(ap, fmt);
-        if (mt_store__bindv(s, 1, fmt, ap) < 0)
-            rc = mt_store__err(c, sqlite3_errcode(c->db), "bind");
-        va_end(ap);
-    }
+    va_list ap, ap2;
+    int rc;
+
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    rc = vstep_on(c, count_sql, &pc, fmt, ap);
     if (rc == CM_OK)
-        rc = mt_store__rows_read(c, s, d, r);
-    mt_store__done(s);
+        rc = vstep_on(c, list_sql, &pl, fmt, ap2);
+    va_end(ap2);
+    va_end(ap);
     mt_store__rd_put(st, c);
     return rc;
 }
@@ -680,7 +725,42 @@ int mt_store__where_int(struct mt_conn *c, const char *select, const struct mt_w
     return rc;
 }
 
+int mt_store__where_page(struct mt_store *st, const char *count_sql, const char *select,
+                         const struct mt_where *w, const char *tail, int64_t offset, int limit,
+                         const struct mt_rowdesc *d, struct mt_rows *r, int64_t *total)
+{
+    struct mt_conn *c = mt_store__rd_get(st);
+    int rc = mt_store__where_int(c, count_sql, w, NULL, total);
+    if (rc == CM_OK)
+        rc = mt_store__where_rows(c, select, w, tail, offset, limit, d, r);
+    mt_store__rd_put(st, c);
+    return rc;
+}
+
 /* ---- small helpers ---- */
+
+int mt_store__parse_id(const char *s, int64_t *v)
+{
+    int64_t x = 0;
+    if (!s || !*s || strlen(s) > 18)
+        return 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return 0;
+        x = x * 10 + (*p - '0');
+    }
+    *v = x;
+    return 1;
+}
+
+int mt_store__rows_keep(int rc, const struct mt_rowdesc *d, struct mt_rows *r)
+{
+    if (rc) {
+        mt_store__rows_free(d, r->items, r->n);
+        memset(r, 0, sizeof(*r));
+    }
+    return rc;
+}
 
 int mt_store__like(const char *s, int wrap, char **out)
 {

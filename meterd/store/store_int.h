@@ -188,6 +188,19 @@ int mt_store__read_int_on(struct mt_conn *c, const char *sql, int64_t *out, cons
 /** A read of every row into @p r (on error r keeps what was read; free it). */
 int mt_store__read_rows(struct mt_store *st, const char *sql, const struct mt_rowdesc *d,
                         struct mt_rows *r, const char *fmt, ...);
+/** A write in its own transaction that must change a row: CM_ERR_NOTFOUND if none did. */
+int mt_store__write_one(struct mt_store *st, const char *sql, const char *fmt, ...);
+/** Soft delete: like mt_store__write_one with the current datetime text (deleted_at, see
+ *  mt_store__datetime) bound as parameter 1, the @p fmt values after it. */
+int mt_store__soft_delete(struct mt_store *st, const char *sql, const char *fmt, ...);
+/**
+ * A count and one page on one pooled reader: @p count_sql with the @p fmt values into
+ * *total, then @p list_sql (ending in "LIMIT ? OFFSET ?") with the same values, then
+ * limit and offset, into @p r (on error r keeps what was read; free it).
+ */
+int mt_store__read_page(struct mt_store *st, const char *count_sql, const char *list_sql,
+                        const struct mt_rowdesc *d, int64_t offset, int limit, struct mt_rows *r,
+                        int64_t *total, const char *fmt, ...);
 /** Checks a list limit (1..MT_STORE_LIST_MAX) and offset (>= 0). */
 int mt_store__check_page(int64_t offset, int limit);
 
@@ -221,6 +234,11 @@ int mt_store__where_rows(struct mt_conn *c, const char *select, const struct mt_
 /** Runs "<select><where><tail>" returning one integer (count, sum). */
 int mt_store__where_int(struct mt_conn *c, const char *select, const struct mt_where *w,
                         const char *tail, int64_t *out);
+/** A count and one page on one pooled reader: "<count_sql><where>" into *total, then
+ *  mt_store__where_rows(select, w, tail, offset, limit) into @p r. */
+int mt_store__where_page(struct mt_store *st, const char *count_sql, const char *select,
+                         const struct mt_where *w, const char *tail, int64_t offset, int limit,
+                         const struct mt_rowdesc *d, struct mt_rows *r, int64_t *total);
 
 /** Binds a string; NULL binds '' (or NULL when @p nullable). */
 int mt_store__bind_text(sqlite3_stmt *s, int i, const char *v, int nullable);
@@ -231,6 +249,13 @@ int mt_store__bind_text(sqlite3_stmt *s, int i, const char *v, int nullable);
  * (substring search). Caller frees *out with cm_free().
  */
 int mt_store__like(const char *s, int wrap, char **out);
+
+/** 1 and *v if @p s is a non-empty run of at most 18 digits (an id typed as a search
+ *  keyword), else 0 (*v untouched). */
+int mt_store__parse_id(const char *s, int64_t *v);
+
+/** On error frees the rows in @p r (and empties it); returns @p rc. */
+int mt_store__rows_keep(int rc, const struct mt_rowdesc *d, struct mt_rows *r);
 
 /** Appends " LIMIT ? OFFSET ?" (the one paging form SQLite and PostgreSQL share). */
 int mt_store__sql_page(struct cm_buf *b);

@@ -206,16 +206,9 @@ int mt_store_token_set_status(struct mt_store *st, int64_t id, int status)
 
 int mt_store_token_delete(struct mt_store *st, int64_t id, int64_t user_id)
 {
-    char now[40];
-    int64_t n = 0;
-    int rc;
     if (!st)
         return CM_ERR_INVAL;
-    mt_store__datetime(st, now, sizeof(now));
-    rc = mt_store__write(st, SQL_DELETE, &n, "sIII", now, id, user_id, user_id);
-    if (rc == CM_OK && n == 0)
-        rc = CM_ERR_NOTFOUND;
-    return rc;
+    return mt_store__soft_delete(st, SQL_DELETE, "III", id, user_id, user_id);
 }
 
 int mt_store_token_delete_many(struct mt_store *st, int64_t user_id, const int64_t *ids, size_t n,
@@ -252,10 +245,8 @@ int mt_store_token_count(struct mt_store *st, int64_t user_id, int64_t *out)
 
 static int finish_list(int rc, struct mt_rows *r, int64_t total, struct mt_token_list *out)
 {
-    if (rc) {
-        mt_store__rows_free(&token_desc, r->items, r->n);
+    if (mt_store__rows_keep(rc, &token_desc, r))
         return rc;
-    }
     out->items = r->items;
     out->n = r->n;
     out->total = total;
@@ -266,25 +257,13 @@ int mt_store_token_list(struct mt_store *st, int64_t user_id, int64_t offset, in
                         struct mt_token_list *out)
 {
     struct mt_rows r = {0};
-    struct mt_conn *c;
-    sqlite3_stmt *s = NULL;
     int64_t total = 0;
     int rc;
 
     if (!st || !out || mt_store__check_page(offset, limit))
         return CM_ERR_INVAL;
-    c = mt_store__rd_get(st);
-    rc = mt_store__read_int_on(c, SQL_COUNT, &total, "I", user_id);
-    if (rc == CM_OK)
-        rc = mt_store__stmt(c, SQL_LIST, &s);
-    if (rc == CM_OK) {
-        sqlite3_bind_int64(s, 1, user_id);
-        sqlite3_bind_int(s, 2, limit);
-        sqlite3_bind_int64(s, 3, offset);
-        rc = mt_store__rows_read(c, s, &token_desc, &r);
-    }
-    mt_store__done(s);
-    mt_store__rd_put(st, c);
+    rc = mt_store__read_page(st, SQL_COUNT, SQL_LIST, &token_desc, offset, limit, &r, &total, "I",
+                             user_id);
     return finish_list(rc, &r, total, out);
 }
 
@@ -293,7 +272,6 @@ int mt_store_token_search(struct mt_store *st, int64_t user_id, const char *name
 {
     struct mt_where w;
     struct mt_rows r = {0};
-    struct mt_conn *c;
     int64_t total = 0;
     char *p = NULL;
     int rc;
@@ -312,14 +290,9 @@ int mt_store_token_search(struct mt_store *st, int64_t user_id, const char *name
         if (rc == CM_OK)
             rc = mt_store__where(&w, "\"key\" LIKE ? ESCAPE '!'", "o", p);
     }
-    if (rc == CM_OK) {
-        c = mt_store__rd_get(st);
-        rc = mt_store__where_int(c, "SELECT count(*) FROM tokens", &w, NULL, &total);
-        if (rc == CM_OK)
-            rc = mt_store__where_rows(c, TOKEN_SELECT, &w, " ORDER BY id DESC", 0, limit,
-                                      &token_desc, &r);
-        mt_store__rd_put(st, c);
-    }
+    if (rc == CM_OK)
+        rc = mt_store__where_page(st, "SELECT count(*) FROM tokens", TOKEN_SELECT, &w,
+                                  " ORDER BY id DESC", 0, limit, &token_desc, &r, &total);
     mt_store__where_cleanup(&w);
     return finish_list(rc, &r, total, out);
 }

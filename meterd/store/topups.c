@@ -106,30 +106,15 @@ int mt_store_topup_list(struct mt_store *st, int64_t user_id, int64_t offset, in
                         struct mt_topup_list *out)
 {
     struct mt_rows r = {0};
-    struct mt_conn *c;
-    sqlite3_stmt *s = NULL;
     int64_t total = 0;
     int rc;
 
     if (!st || !out || mt_store__check_page(offset, limit))
         return CM_ERR_INVAL;
-    c = mt_store__rd_get(st);
-    rc = mt_store__read_int_on(c, SQL_COUNT, &total, "II", user_id, user_id);
-    if (rc == CM_OK)
-        rc = mt_store__stmt(c, SQL_LIST, &s);
-    if (rc == CM_OK) {
-        sqlite3_bind_int64(s, 1, user_id);
-        sqlite3_bind_int64(s, 2, user_id);
-        sqlite3_bind_int(s, 3, limit);
-        sqlite3_bind_int64(s, 4, offset);
-        rc = mt_store__rows_read(c, s, &topup_desc, &r);
-    }
-    mt_store__done(s);
-    mt_store__rd_put(st, c);
-    if (rc) {
-        mt_store__rows_free(&topup_desc, r.items, r.n);
+    rc = mt_store__read_page(st, SQL_COUNT, SQL_LIST, &topup_desc, offset, limit, &r, &total, "II",
+                             user_id, user_id);
+    if (mt_store__rows_keep(rc, &topup_desc, &r))
         return rc;
-    }
     out->items = r.items;
     out->n = r.n;
     out->total = total;

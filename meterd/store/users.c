@@ -258,64 +258,38 @@ int mt_store_user_edit(struct mt_store *st, const struct mt_user *u)
     return mt_store__wr_end(st, c, rc);
 }
 
-/* One UPDATE ... WHERE id = ? in its own transaction; NOTFOUND when no row changed. */
-static int set_one(struct mt_store *st, const char *sql, const char *fmt, ...)
-{
-    struct mt_conn *c = NULL;
-    sqlite3_stmt *s = NULL;
-    va_list ap;
-    int64_t n = 0;
-    int rc = mt_store__wr_begin(st, &c);
-
-    if (rc)
-        return rc;
-    rc = mt_store__stmt(c, sql, &s);
-    if (rc == CM_OK) {
-        va_start(ap, fmt);
-        if (mt_store__bindv(s, 1, fmt, ap) < 0)
-            rc = mt_store__err(c, sqlite3_errcode(c->db), "bind");
-        va_end(ap);
-    }
-    if (rc == CM_OK)
-        rc = mt_store__run(c, s, &n);
-    if (rc == CM_OK && n == 0)
-        rc = CM_ERR_NOTFOUND;
-    mt_store__done(s);
-    return mt_store__wr_end(st, c, rc);
-}
-
 int mt_store_user_set_status(struct mt_store *st, int64_t id, int status)
 {
-    return st ? set_one(st, SQL_SET_STATUS, "iI", status, id) : CM_ERR_INVAL;
+    return st ? mt_store__write_one(st, SQL_SET_STATUS, "iI", status, id) : CM_ERR_INVAL;
 }
 
 int mt_store_user_set_role(struct mt_store *st, int64_t id, int role)
 {
-    return st ? set_one(st, SQL_SET_ROLE, "iI", role, id) : CM_ERR_INVAL;
+    return st ? mt_store__write_one(st, SQL_SET_ROLE, "iI", role, id) : CM_ERR_INVAL;
 }
 
 int mt_store_user_set_password(struct mt_store *st, int64_t id, const char *hash)
 {
     if (!st || !hash || !*hash)
         return CM_ERR_INVAL;
-    return set_one(st, SQL_SET_PASSWORD, "sI", hash, id);
+    return mt_store__write_one(st, SQL_SET_PASSWORD, "sI", hash, id);
 }
 
 int mt_store_user_set_setting(struct mt_store *st, int64_t id, const char *json)
 {
-    return st ? set_one(st, SQL_SET_SETTING, "sI", json, id) : CM_ERR_INVAL;
+    return st ? mt_store__write_one(st, SQL_SET_SETTING, "sI", json, id) : CM_ERR_INVAL;
 }
 
 int mt_store_user_set_last_login(struct mt_store *st, int64_t id, int64_t when)
 {
-    return st ? set_one(st, SQL_SET_LAST_LOGIN, "II", when, id) : CM_ERR_INVAL;
+    return st ? mt_store__write_one(st, SQL_SET_LAST_LOGIN, "II", when, id) : CM_ERR_INVAL;
 }
 
 int mt_store_user_set_access_token(struct mt_store *st, int64_t id, const char *token)
 {
     if (!st)
         return CM_ERR_INVAL;
-    return set_one(st, SQL_SET_ACCESS_TOKEN, "nI", token && *token ? token : NULL, id);
+    return mt_store__write_one(st, SQL_SET_ACCESS_TOKEN, "nI", token && *token ? token : NULL, id);
 }
 
 int mt_store_user_quota_add(struct mt_store *st, int64_t id, int64_t delta,
@@ -363,16 +337,12 @@ int mt_store_user_quota_set(struct mt_store *st, int64_t id, int64_t quota, int6
 
 int mt_store_user_soft_delete(struct mt_store *st, int64_t id)
 {
-    char now[40];
-    if (!st)
-        return CM_ERR_INVAL;
-    mt_store__datetime(st, now, sizeof(now));
-    return set_one(st, SQL_SOFT_DELETE, "sI", now, id);
+    return st ? mt_store__soft_delete(st, SQL_SOFT_DELETE, "I", id) : CM_ERR_INVAL;
 }
 
 int mt_store_user_delete(struct mt_store *st, int64_t id)
 {
-    return st ? set_one(st, SQL_DELETE, "I", id) : CM_ERR_INVAL;
+    return st ? mt_store__write_one(st, SQL_DELETE, "I", id) : CM_ERR_INVAL;
 }
 
 int mt_store_user_count(struct mt_store *st, int64_t *out)
@@ -385,10 +355,8 @@ int mt_store_user_count(struct mt_store *st, int64_t *out)
 /* Hands a list's rows to @p out, or frees them on error. */
 static int finish_list(int rc, struct mt_rows *r, int64_t total, struct mt_user_list *out)
 {
-    if (rc) {
-        mt_store__rows_free(&user_desc, r->items, r->n);
+    if (mt_store__rows_keep(rc, &user_desc, r))
         return rc;
-    }
     out->items = r->items;
     out->n = r->n;
     out->total = total;
@@ -398,40 +366,14 @@ static int finish_list(int rc, struct mt_rows *r, int64_t total, struct mt_user_
 int mt_store_user_list(struct mt_store *st, int64_t offset, int limit, struct mt_user_list *out)
 {
     struct mt_rows r = {0};
-    struct mt_conn *c;
-    sqlite3_stmt *s = NULL;
     int64_t total = 0;
     int rc;
 
     if (!st || !out || mt_store__check_page(offset, limit))
         return CM_ERR_INVAL;
-    c = mt_store__rd_get(st);
-    rc = mt_store__read_int_on(c, SQL_COUNT_ALL, &total, "");
-    if (rc == CM_OK)
-        rc = mt_store__stmt(c, SQL_LIST, &s);
-    if (rc == CM_OK) {
-        sqlite3_bind_int(s, 1, limit);
-        sqlite3_bind_int64(s, 2, offset);
-        rc = mt_store__rows_read(c, s, &user_desc, &r);
-    }
-    mt_store__done(s);
-    mt_store__rd_put(st, c);
+    rc =
+        mt_store__read_page(st, SQL_COUNT_ALL, SQL_LIST, &user_desc, offset, limit, &r, &total, "");
     return finish_list(rc, &r, total, out);
-}
-
-/* 1 if @p s is a non-empty run of digits that fits an id. */
-static int all_digits(const char *s, int64_t *v)
-{
-    int64_t x = 0;
-    if (!s || !*s || strlen(s) > 18)
-        return 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return 0;
-        x = x * 10 + (*p - '0');
-    }
-    *v = x;
-    return 1;
 }
 
 int mt_store_user_search(struct mt_store *st, const struct mt_user_filter *f, int64_t offset,
@@ -439,7 +381,6 @@ int mt_store_user_search(struct mt_store *st, const struct mt_user_filter *f, in
 {
     struct mt_where w;
     struct mt_rows r = {0};
-    struct mt_conn *c = NULL;
     int64_t total = 0, idv = 0;
     int rc = CM_OK;
 
@@ -455,7 +396,7 @@ int mt_store_user_search(struct mt_store *st, const struct mt_user_filter *f, in
             cm_free(p2);
             cm_free(p3);
             rc = CM_ERR_NOMEM;
-        } else if (all_digits(f->keyword, &idv)) {
+        } else if (mt_store__parse_id(f->keyword, &idv)) {
             rc = mt_store__where(&w,
                                  "id = ? OR username LIKE ? ESCAPE '!' OR email LIKE ? ESCAPE "
                                  "'!' OR display_name LIKE ? ESCAPE '!'",
@@ -473,14 +414,9 @@ int mt_store_user_search(struct mt_store *st, const struct mt_user_filter *f, in
         rc = mt_store__where(&w, "role = ?", "I", (int64_t)f->role);
     if (rc == CM_OK && f && f->status > 0)
         rc = mt_store__where(&w, "status = ?", "I", (int64_t)f->status);
-    if (rc == CM_OK) {
-        c = mt_store__rd_get(st);
-        rc = mt_store__where_int(c, "SELECT count(*) FROM users", &w, NULL, &total);
-        if (rc == CM_OK)
-            rc = mt_store__where_rows(c, USER_SELECT, &w, " ORDER BY id DESC", offset, limit,
-                                      &user_desc, &r);
-        mt_store__rd_put(st, c);
-    }
+    if (rc == CM_OK)
+        rc = mt_store__where_page(st, "SELECT count(*) FROM users", USER_SELECT, &w,
+                                  " ORDER BY id DESC", offset, limit, &user_desc, &r, &total);
     mt_store__where_cleanup(&w);
     return finish_list(rc, &r, total, out);
 }
