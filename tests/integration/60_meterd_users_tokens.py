@@ -390,7 +390,7 @@ def test_topup_redemption():
 def test_tokens():
     alice = S["alice"]
     alice.ok("POST", "/api/token/", {"name": "tk1", "remain_quota": 1000, "expired_time": -1,
-                                     "allow_ips": "127.0.0.1\n10.0.0.0/8"})
+                                     "allow_ips": "127.0.0.1\n127.64.0.0/10"})
     st, j = alice.call("POST", "/api/token/", {"name": "tk2", "unlimited_quota": True,
                                                "model_limits_enabled": True,
                                                "model_limits": " gpt-4o, o3,,gpt-4o ",
@@ -401,7 +401,7 @@ def test_tokens():
     t1, t2 = page["items"][1], page["items"][0]
     assert "**********" in t1["key"] and len(t1["key"]) == 18
     assert t2["model_limits"] == "gpt-4o,o3" and t2["group"] == "vip"
-    assert t1["allow_ips"] == "127.0.0.1\n10.0.0.0/8"
+    assert t1["allow_ips"] == "127.0.0.1\n127.64.0.0/10"
     k1 = alice.ok("POST", f"/api/token/{t1['id']}/key")["key"]
     k2 = alice.ok("POST", f"/api/token/{t2['id']}/key")["key"]
     SECRETS.extend([k1, k2])

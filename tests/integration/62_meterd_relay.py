@@ -346,7 +346,7 @@ def test_token_errors():
                                         "messages": [{"role": "user", "content": "m"}]})
     assert st == 200
     key = "Eotherip" + "y" * 40
-    M.add_token(uid, key, remain_quota=1000, allow_ips="10.9.9.9\n192.168.0.0/16")
+    M.add_token(uid, key, remain_quota=1000, allow_ips="127.99.9.9\n127.200.0.0/16")
     st, _, body = chat(M.url, "sk-" + key, {"model": "gpt-4o", "messages": []})
     assert st == 403 and json.loads(body)["error"]["code"] == "access_denied"
     # a banned user, a token quota smaller than the reservation

@@ -85,10 +85,10 @@ def test_example_config_refused_then_accepted():
                        capture_output=True, text=True, timeout=20)
     assert r.returncode != 0 and "example key" in r.stderr, r.stderr
     port = free_port()
+    text = re.sub(r'^host: "[^"]*"', 'host: "127.0.0.1"', src, flags=re.M)  # loopback here
     with open(cfg, "w") as f:
-        f.write(src.replace("/cliproxy/auths", auth)
+        f.write(text.replace("/cliproxy/auths", auth)
                 .replace("your-api-key-CHANGE-ME", "sk-example-0123456789abcdefghij")
-                .replace('host: "172.17.0.1"', 'host: "127.0.0.1"')
                 .replace("port: 8317", f"port: {port}"))
     p = Proc("cliproxyd-example", [bin_, "-config", cfg], check_exit=True)
     wait_port(port, p)

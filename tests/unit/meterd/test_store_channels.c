@@ -57,7 +57,7 @@ static void insert_builds_abilities(void **state)
     ch[0].priority = 10;
     ch[0].weight = 5;
     ch[0].tag = "t1";
-    ch[0].base_url = "http://172.17.0.1:8317";
+    ch[0].base_url = "http://127.0.0.1:8317";
     ch[0].model_mapping = "{\"gpt-5\":\"gpt-5-codex\"}";
     ch[1] = ch[0];
     ch[1].key = "sk-upstream-2";

@@ -162,7 +162,7 @@ static void newapi_rows(const char *path, const char *hash, const char *key)
         raw_exec(db,
                  "INSERT INTO `channels` (`type`,`key`,`status`,`name`,`weight`,`created_time`,"
                  "`base_url`,`models`,`group`,`priority`,`auto_ban`) VALUES (1,'sk-upstream',1,"
-                 "'cliproxyd',0,1700000000,'http://172.17.0.1:8317','gpt-4o,gpt-5',"
+                 "'cliproxyd',0,1700000000,'http://127.0.0.1:8317','gpt-4o,gpt-5',"
                  "'default,vip',0,1);"
                  "INSERT INTO `abilities` VALUES ('default','gpt-4o',1,true,0,0,''),"
                  "('default','gpt-5',1,true,0,0,''),('vip','gpt-4o',1,true,0,0,''),"

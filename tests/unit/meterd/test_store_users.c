@@ -371,7 +371,7 @@ static void tokens_all(void **state)
     tk.expired_time = 1800000000;
     tk.remain_quota = 42;
     tk.unlimited_quota = 1;
-    tk.allow_ips = "10.0.0.0/8\n127.0.0.1";
+    tk.allow_ips = "127.64.0.0/10\n127.0.0.1";
     tk.group = "auto";
     tk.cross_group_retry = 1;
     assert_int_equal(mt_store_token_update(t->st, &tk), CM_OK);
