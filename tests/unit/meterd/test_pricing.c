@@ -59,6 +59,32 @@ static int64_t settle(const struct mt_price *pr, const struct mt_usage *u)
     return c.quota;
 }
 
+/* settles and asserts the quota; returns the charge for further checks */
+static struct mt_charge settle_q(const struct mt_price *pr, const struct mt_usage *u, int64_t want)
+{
+    struct mt_charge c;
+    assert_int_equal(mt_pricing_settle(pr, u, &c), CM_OK);
+    assert_int_equal(c.quota, want);
+    return c;
+}
+
+/* reserves and asserts the quota; returns the reservation for further checks */
+static struct mt_preconsume preconsume_q(const struct mt_pricing *p, const struct mt_price *pr,
+                                         int64_t est, int64_t max_tokens, int64_t want)
+{
+    struct mt_preconsume pre;
+    assert_int_equal(mt_pricing_preconsume(p, pr, est, max_tokens, &pre), CM_OK);
+    assert_int_equal(pre.quota, want);
+    return pre;
+}
+
+static int64_t usd_q(const struct mt_pricing *p, double usd)
+{
+    int64_t q = 0;
+    assert_int_equal(mt_pricing_usd_to_quota(p, usd, &q), CM_OK);
+    return q;
+}
+
 static char *other_text(const struct mt_charge *c, const struct mt_other_ctx *ctx)
 {
     cJSON *o = NULL;
@@ -102,8 +128,7 @@ static void worked_example(void **state)
     assert_near(pr.model_price, -1);
 
     /* 1. pre-charge: max(10000, 500) x 1.25 x 1.5 = 18750; no trust bypass at 2,000,000 */
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 10000, 0, &pre), CM_OK);
-    assert_int_equal(pre.quota, 18750);
+    pre = preconsume_q(p, &pr, 10000, 0, 18750);
     assert_false(pre.skip);
     assert_false(pre.clamped);
     assert_false(mt_pricing_trust_bypass(p, 2000000, 0, 1000000));
@@ -112,8 +137,7 @@ static void worked_example(void **state)
     u.prompt_tokens = 10000;
     u.cached_tokens = 6000;
     u.completion_tokens = 1000;
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 20625);
+    c = settle_q(&pr, &u, 20625);
     assert_false(c.no_tokens);
     assert_false(c.minimum_applied);
     assert_near(mt_pricing_quota_to_usd(p, c.quota), 0.04125);
@@ -143,7 +167,6 @@ static void per_call_variant(void **state)
 {
     struct mt_pricing *p = mk_spec();
     struct mt_price pr = price_of(p, "dall-e-3", "vip");
-    struct mt_preconsume pre;
     struct mt_usage u = {0};
     struct mt_charge c;
     char *s;
@@ -151,11 +174,9 @@ static void per_call_variant(void **state)
 
     assert_true(pr.use_price);
     assert_near(pr.model_price, 0.04);
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 5, 0, &pre), CM_OK);
-    assert_int_equal(pre.quota, 30000);
+    preconsume_q(p, &pr, 5, 0, 30000);
     u.per_call = 1;
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 30000);
+    c = settle_q(&pr, &u, 30000);
     assert_false(c.no_tokens);
     s = other_text(&c, NULL);
     assert_non_null(strstr(s, "\"model_price\":0.04,"));
@@ -163,8 +184,7 @@ static void per_call_variant(void **state)
     cm_free(s);
     /* a token-billed call with no tokens costs 0 even at a per-call price (text path) */
     u.per_call = 0;
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 0);
+    c = settle_q(&pr, &u, 0);
     assert_true(c.no_tokens);
     mt_pricing_free(p);
 }
@@ -280,8 +300,7 @@ static void cache_ratios(void **state)
     u.cache_creation_tokens = 4000;
     u.cache_creation_tokens_1h = 1000;
     u.completion_tokens = 500;
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 16875);
+    c = settle_q(&pr, &u, 16875);
     s = other_text(&c, NULL);
     assert_non_null(strstr(s, "\"cache_tokens\":20000,\"cache_ratio\":0.1,"));
     assert_non_null(strstr(s, "\"cache_creation_tokens\":4000,\"cache_creation_ratio\":1.25,"
@@ -299,9 +318,8 @@ static void cache_ratios(void **state)
     memset(&u, 0, sizeof u);
     u.semantic = MT_USAGE_ANTHROPIC;
     u.cached_tokens = 10000;
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
+    c = settle_q(&pr, &u, 1500); /* 10000 x 0.1 x 1.5 */
     assert_false(c.no_tokens);
-    assert_int_equal(c.quota, 1500); /* 10000 x 0.1 x 1.5 */
 
     /* CacheRatio is looked up by exact name only; absent -> 1 */
     pr = price_of(p, "x", "default");
@@ -354,6 +372,19 @@ static void completion_defaults(void **state)
         {"deepseek-chat", 1},
         {"some-unknown-model", 1},
     };
+    static const struct {
+        const char *model;
+        double cr;
+    } overrides[] = {
+        {"gpt-5", 2},
+        {"claude-sonnet-4-20250514", 3},
+        {"o3", 1},
+        {"gpt-4o", 0},
+        {"gpt-5-mini", 8}, /* not in the map */
+        /* replacing the map drops its defaults (6.1: no merge) */
+        {"gpt-4-gizmo-g-abc", 2}, /* gpt-* */
+        {"gpt-image-1", 2},
+    };
     struct mt_pricing_opts o = {0};
     struct mt_pricing *p;
     struct mt_price pr;
@@ -373,14 +404,8 @@ static void completion_defaults(void **state)
     /* NewAPI locks gpt-5*, claude-*, o1/o3 (#3271): here the operator's value wins */
     o.completion_ratio = "{\"gpt-5\":2,\"claude-sonnet-4-20250514\":3,\"o3\":1,\"gpt-4o\":0}";
     p = mk(&o);
-    assert_near(price_of(p, "gpt-5", "default").completion_ratio, 2);
-    assert_near(price_of(p, "claude-sonnet-4-20250514", "default").completion_ratio, 3);
-    assert_near(price_of(p, "o3", "default").completion_ratio, 1);
-    assert_near(price_of(p, "gpt-4o", "default").completion_ratio, 0);
-    assert_near(price_of(p, "gpt-5-mini", "default").completion_ratio, 8); /* not in the map */
-    /* replacing the map drops its defaults (6.1: no merge) */
-    assert_near(price_of(p, "gpt-4-gizmo-g-abc", "default").completion_ratio, 2); /* gpt-* */
-    assert_near(price_of(p, "gpt-image-1", "default").completion_ratio, 2);
+    for (i = 0; i < sizeof overrides / sizeof overrides[0]; i++)
+        assert_near(price_of(p, overrides[i].model, "default").completion_ratio, overrides[i].cr);
     mt_pricing_free(p);
 }
 
@@ -441,20 +466,17 @@ static void minimum_and_zero(void **state)
     p = mk(&o);
     pr = price_of(p, "gpt-4o-mini", "default");
     u.prompt_tokens = 1; /* 0.075 -> 0 -> minimum 1 */
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 1);
+    c = settle_q(&pr, &u, 1);
     assert_true(c.minimum_applied);
     u.prompt_tokens = 6; /* 0.45 -> 0 -> 1 */
     assert_int_equal(settle(&pr, &u), 1);
     u.prompt_tokens = 20; /* 1.5 -> 2 */
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 2);
+    c = settle_q(&pr, &u, 2);
     assert_false(c.minimum_applied);
 
     /* no tokens at all: 0, flagged (no counters, the "upstream timeout" note) */
     memset(&u, 0, sizeof u);
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 0);
+    c = settle_q(&pr, &u, 0);
     assert_true(c.no_tokens);
     assert_false(c.minimum_applied);
     /* cache tokens alone do not count as tokens for the OpenAI semantic (P + C == 0) */
@@ -466,8 +488,7 @@ static void minimum_and_zero(void **state)
     memset(&u, 0, sizeof u);
     u.prompt_tokens = 1000;
     pr = price_of(p, "free", "default");
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 0);
+    c = settle_q(&pr, &u, 0);
     assert_false(c.minimum_applied);
     pr = price_of(p, "gpt-4o-mini", "zero");
     assert_int_equal(settle(&pr, &u), 0);
@@ -476,8 +497,7 @@ static void minimum_and_zero(void **state)
     pr = price_of(p, "gpt-4o-mini", "default");
     u.prompt_tokens = 10;
     u.cached_tokens = 100;
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 1);
+    c = settle_q(&pr, &u, 1);
     assert_true(c.minimum_applied);
     mt_pricing_free(p);
 }
@@ -541,6 +561,8 @@ static void preconsume_rules(void **state)
     struct mt_pricing *p;
     struct mt_price pr;
     struct mt_preconsume pre;
+    static const char *const free_models[] = {"free", "freeimg"};
+    size_t i;
     (void)state;
 
     o.model_ratio = "{\"m\":1.25,\"mini\":0.075,\"r\":0.051,\"free\":0}";
@@ -549,38 +571,30 @@ static void preconsume_rules(void **state)
     p = mk(&o);
     pr = price_of(p, "m", "vip");
     /* below the PreConsumedQuota floor: 500 x 1.875 = 937.5 -> 937 */
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 100, 0, &pre), CM_OK);
-    assert_int_equal(pre.quota, 937);
+    preconsume_q(p, &pr, 100, 0, 937);
     /* max_tokens is added: (500 + 1000) x 1.875 = 2812.5 -> 2812 */
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 100, 1000, &pre), CM_OK);
-    assert_int_equal(pre.quota, 2812);
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 4000, 1000, &pre), CM_OK);
-    assert_int_equal(pre.quota, 9375);
+    preconsume_q(p, &pr, 100, 1000, 2812);
+    preconsume_q(p, &pr, 4000, 1000, 9375);
     pr = price_of(p, "mini", "default");
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 999, 0, &pre), CM_OK);
-    assert_int_equal(pre.quota, 74); /* 74.925 truncated */
+    preconsume_q(p, &pr, 999, 0, 74); /* 74.925 truncated */
     pr = price_of(p, "r", "default");
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 10000, 0, &pre), CM_OK);
-    assert_int_equal(pre.quota, 509); /* 10000 x 0.051 = 509.99999999999994 in float64 */
+    preconsume_q(p, &pr, 10000, 0, 509); /* 10000 x 0.051 = 509.99999999999994 in float64 */
     pr = price_of(p, "img", "default");
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 0, 0, &pre), CM_OK);
-    assert_int_equal(pre.quota, 20000);
+    preconsume_q(p, &pr, 0, 0, 20000);
     /* free models with enable_free_model_pre_consume on (default): 0, not skipped */
     pr = price_of(p, "free", "default");
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 100, 0, &pre), CM_OK);
-    assert_int_equal(pre.quota, 0);
+    pre = preconsume_q(p, &pr, 100, 0, 0);
     assert_false(pre.skip);
     mt_pricing_free(p);
 
     o.free_model_pre_consume = "false";
     o.pre_consumed_quota = "0";
     p = mk(&o);
-    pr = price_of(p, "free", "default");
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 100, 0, &pre), CM_OK);
-    assert_true(pre.skip);
-    pr = price_of(p, "freeimg", "default");
-    assert_int_equal(mt_pricing_preconsume(p, &pr, 100, 0, &pre), CM_OK);
-    assert_true(pre.skip);
+    for (i = 0; i < 2; i++) {
+        pr = price_of(p, free_models[i], "default");
+        assert_int_equal(mt_pricing_preconsume(p, &pr, 100, 0, &pre), CM_OK);
+        assert_true(pre.skip);
+    }
     pr = price_of(p, "m", "default");
     assert_int_equal(mt_pricing_preconsume(p, &pr, 100, 0, &pre), CM_OK);
     assert_false(pre.skip);
@@ -623,14 +637,11 @@ static void huge_values(void **state)
     u.cache_creation_tokens = QMAX;
     u.cache_creation_tokens_1h = QMAX;
     u.image_tokens = QMAX;
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, QMAX);
+    c = settle_q(&pr, &u, QMAX);
     assert_true(c.clamped);
     u.semantic = MT_USAGE_ANTHROPIC;
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, QMAX);
-    assert_int_equal(mt_pricing_preconsume(p, &pr, QMAX, QMAX, &pre), CM_OK);
-    assert_int_equal(pre.quota, QMAX);
+    settle_q(&pr, &u, QMAX);
+    pre = preconsume_q(p, &pr, QMAX, QMAX, QMAX);
     assert_true(pre.clamped);
 
     /* 1e-12 x 1e-12 x 1e12 per token: exact decimal, 2^53 tokens -> 9007.199... -> 9007 */
@@ -725,9 +736,8 @@ static void audio_and_image(void **state)
     u.audio_prompt_tokens = 60;
     u.completion_tokens = 50;
     u.audio_completion_tokens = 30;
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
+    c = settle_q(&pr, &u, 1950);
     assert_true(c.audio);
-    assert_int_equal(c.quota, 1950);
     s = other_text(&c, NULL);
     assert_non_null(strstr(s, "\"audio_ratio\":16,\"audio_completion_ratio\":1,"
                               "\"audio_input\":60,\"audio_output\":30"));
@@ -740,8 +750,7 @@ static void audio_and_image(void **state)
     u.image_tokens = 200;
     u.completion_tokens = 10;
     /* (100 + 200 x 2 + 10 x 8) x 2.5 = 580 x 2.5 = 1450 */
-    assert_int_equal(mt_pricing_settle(&pr, &u, &c), CM_OK);
-    assert_int_equal(c.quota, 1450);
+    c = settle_q(&pr, &u, 1450);
     s = other_text(&c, NULL);
     assert_non_null(strstr(s, "\"image\":true,\"image_ratio\":2,\"image_output\":200"));
     cm_free(s);
@@ -992,10 +1001,8 @@ static void display_conversions(void **state)
     char buf[64];
     (void)state;
 
-    assert_int_equal(mt_pricing_usd_to_quota(p, 0.04125, &q), CM_OK);
-    assert_int_equal(q, 20625);
-    assert_int_equal(mt_pricing_usd_to_quota(p, 10, &q), CM_OK);
-    assert_int_equal(q, 5000000);
+    assert_int_equal(usd_q(p, 0.04125), 20625);
+    assert_int_equal(usd_q(p, 10), 5000000);
     assert_int_equal(mt_pricing_usd_to_quota(p, 1e300, &q), CM_ERR_INVAL);
     assert_int_equal(mt_pricing_usd_to_quota(p, NAN, &q), CM_ERR_INVAL);
     assert_near(mt_pricing_quota_to_usd(p, 100000000), 200); /* root's initial quota, 2.4 */
@@ -1011,14 +1018,10 @@ static void display_conversions(void **state)
     assert_int_equal(mt_pricing_log_quota(p, 20625, buf, sizeof buf), CM_OK);
     assert_string_equal(buf, "20625 \xe7\x82\xb9\xe9\xa2\x9d\xe5\xba\xa6");
     /* rounding half away from zero: 0.25 x 2 = 0.5 -> 1, 1.25 x 2 = 2.5 -> 3 */
-    assert_int_equal(mt_pricing_usd_to_quota(p, 0.25, &q), CM_OK);
-    assert_int_equal(q, 1);
-    assert_int_equal(mt_pricing_usd_to_quota(p, -0.25, &q), CM_OK);
-    assert_int_equal(q, -1);
-    assert_int_equal(mt_pricing_usd_to_quota(p, 1.25, &q), CM_OK);
-    assert_int_equal(q, 3);
-    assert_int_equal(mt_pricing_usd_to_quota(p, 0.2, &q), CM_OK);
-    assert_int_equal(q, 0);
+    assert_int_equal(usd_q(p, 0.25), 1);
+    assert_int_equal(usd_q(p, -0.25), -1);
+    assert_int_equal(usd_q(p, 1.25), 3);
+    assert_int_equal(usd_q(p, 0.2), 0);
     assert_int_equal(mt_pricing_usd_to_quota(p, 1, NULL), CM_ERR_INVAL);
     mt_pricing_free(p);
 }
