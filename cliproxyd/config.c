@@ -27,19 +27,45 @@
 
 static const struct {
     const char *key; /* "codex" ... as in upstreams.<key> */
-    const char *base_url;
-    const char *token_url;
+    const char *url[CP_URL__COUNT];
 } upstream_defaults[CP_PROVIDER__COUNT] = {
-    [CP_PROVIDER_CODEX] = {"codex", "https://chatgpt.com/backend-api/codex",
-                           "https://auth.openai.com/oauth/token"},
-    [CP_PROVIDER_CLAUDE] = {"claude", "https://api.anthropic.com",
-                            "https://api.anthropic.com/v1/oauth/token"},
-    [CP_PROVIDER_GEMINI] = {"gemini", "https://cloudcode-pa.googleapis.com",
-                            "https://oauth2.googleapis.com/token"},
-    [CP_PROVIDER_QWEN] = {"qwen", "https://portal.qwen.ai/v1",
-                          "https://chat.qwen.ai/api/v1/oauth2/token"},
-    [CP_PROVIDER_IFLOW] = {"iflow", "https://apis.iflow.cn/v1", "https://iflow.cn/oauth/token"},
+    [CP_PROVIDER_CODEX] = {"codex",
+                           {[CP_URL_BASE] = "https://chatgpt.com/backend-api/codex",
+                            [CP_URL_TOKEN] = "https://auth.openai.com/oauth/token",
+                            [CP_URL_AUTH] = "https://auth.openai.com/oauth/authorize",
+                            [CP_URL_DEVICE] =
+                                "https://auth.openai.com/api/accounts/deviceauth/usercode",
+                            [CP_URL_DEVICE_TOKEN] =
+                                "https://auth.openai.com/api/accounts/deviceauth/token",
+                            [CP_URL_DEVICE_PAGE] = "https://auth.openai.com/codex/device"}},
+    [CP_PROVIDER_CLAUDE] = {"claude",
+                            {[CP_URL_BASE] = "https://api.anthropic.com",
+                             [CP_URL_TOKEN] = "https://api.anthropic.com/v1/oauth/token",
+                             [CP_URL_AUTH] = "https://claude.ai/oauth/authorize"}},
+    [CP_PROVIDER_GEMINI] = {"gemini",
+                            {[CP_URL_BASE] = "https://cloudcode-pa.googleapis.com",
+                             [CP_URL_TOKEN] = "https://oauth2.googleapis.com/token",
+                             [CP_URL_AUTH] = "https://accounts.google.com/o/oauth2/auth",
+                             [CP_URL_USERINFO] =
+                                 "https://www.googleapis.com/oauth2/v1/userinfo?alt=json"}},
+    [CP_PROVIDER_QWEN] = {"qwen",
+                          {[CP_URL_BASE] = "https://portal.qwen.ai/v1",
+                           [CP_URL_TOKEN] = "https://chat.qwen.ai/api/v1/oauth2/token",
+                           [CP_URL_DEVICE] = "https://chat.qwen.ai/api/v1/oauth2/device/code"}},
+    [CP_PROVIDER_IFLOW] = {"iflow",
+                           {[CP_URL_BASE] = "https://apis.iflow.cn/v1",
+                            [CP_URL_TOKEN] = "https://iflow.cn/oauth/token",
+                            [CP_URL_AUTH] = "https://iflow.cn/oauth",
+                            [CP_URL_USERINFO] = "https://iflow.cn/api/oauth/getUserInfo",
+                            [CP_URL_APIKEY] = "https://platform.iflow.cn/api/openapi/apikey"}},
 };
+
+/* the YAML key of each URL under upstreams.<provider> */
+static const char *const url_keys[CP_URL__COUNT] = {
+    [CP_URL_BASE] = "base-url",         [CP_URL_TOKEN] = "token-url",
+    [CP_URL_AUTH] = "auth-url",         [CP_URL_DEVICE] = "device-url",
+    [CP_URL_DEVICE_TOKEN] = "device-token-url", [CP_URL_DEVICE_PAGE] = "device-page-url",
+    [CP_URL_USERINFO] = "userinfo-url", [CP_URL_APIKEY] = "apikey-url"};
 
 #define EXAMPLE_KEY_PREFIX "your-api-key"
 
@@ -86,8 +112,15 @@ static const cyaml_schema_field_t tls_fields[] = {
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t upstream_fields[] = {
-    STR("base-url", struct cp_config_upstream, base_url),
-    STR("token-url", struct cp_config_upstream, token_url), CYAML_FIELD_END};
+    STR("base-url", struct cp_config_upstream, url[CP_URL_BASE]),
+    STR("token-url", struct cp_config_upstream, url[CP_URL_TOKEN]),
+    STR("auth-url", struct cp_config_upstream, url[CP_URL_AUTH]),
+    STR("device-url", struct cp_config_upstream, url[CP_URL_DEVICE]),
+    STR("device-token-url", struct cp_config_upstream, url[CP_URL_DEVICE_TOKEN]),
+    STR("device-page-url", struct cp_config_upstream, url[CP_URL_DEVICE_PAGE]),
+    STR("userinfo-url", struct cp_config_upstream, url[CP_URL_USERINFO]),
+    STR("apikey-url", struct cp_config_upstream, url[CP_URL_APIKEY]),
+    CYAML_FIELD_END};
 
 static const cyaml_schema_field_t upstreams_fields[] = {
     CYAML_FIELD_MAPPING_PTR("codex", OPT_NULL, struct cp_config_upstreams, codex, upstream_fields),
@@ -380,9 +413,11 @@ static int config_defaults(void *data, const struct cm_cfg_seen *seen, void *ud)
         return rc;
     for (int p = 0; p < CP_PROVIDER__COUNT; p++) {
         struct cp_config_upstream *u = upstream_of(c, (enum cp_provider)p);
-        if ((rc = default_str(&u->base_url, upstream_defaults[p].base_url, 1)) ||
-            (rc = default_str(&u->token_url, upstream_defaults[p].token_url, 1)))
-            return rc;
+        for (int k = 0; k < CP_URL__COUNT; k++) {
+            const char *def = upstream_defaults[p].url[k];
+            if ((rc = default_str(&u->url[k], def ? def : "", def != NULL)))
+                return rc;
+        }
     }
     return CM_OK;
 }
@@ -455,11 +490,12 @@ int cp_config_check(struct cp_config *cfg, char *err, size_t errlen)
         cfg->transient_error_cooldown_seconds = -1;
     for (int p = 0; p < CP_PROVIDER__COUNT; p++) {
         struct cp_config_upstream *u = upstream_of(cfg, (enum cp_provider)p);
-        if (!u || !u->base_url || !u->token_url)
+        if (!u || !u->url[CP_URL_BASE] || !u->url[CP_URL_TOKEN])
             return cm_cfg_fail(err, errlen, "upstreams.%s: URL missing", upstream_defaults[p].key);
-        if ((rc = check_url(u->base_url, upstream_defaults[p].key, "base-url", err, errlen)) ||
-            (rc = check_url(u->token_url, upstream_defaults[p].key, "token-url", err, errlen)))
-            return rc;
+        for (int k = 0; k < CP_URL__COUNT; k++)
+            if (u->url[k] && *u->url[k] &&
+                (rc = check_url(u->url[k], upstream_defaults[p].key, url_keys[k], err, errlen)))
+                return rc;
     }
     if (!cfg->auth_dir)
         return cm_cfg_fail(err, errlen, "auth-dir: missing");
@@ -556,14 +592,27 @@ int cp_config_has_example_key(const struct cp_config *cfg)
 
 const char *cp_config_base_url(const struct cp_config *cfg, enum cp_provider p)
 {
-    const struct cp_config_upstream *u = upstream_of(cfg, p);
-    return u ? u->base_url : NULL;
+    return cp_config_url(cfg, p, CP_URL_BASE);
 }
 
 const char *cp_config_token_url(const struct cp_config *cfg, enum cp_provider p)
 {
+    return cp_config_url(cfg, p, CP_URL_TOKEN);
+}
+
+const char *cp_config_url(const struct cp_config *cfg, enum cp_provider p, enum cp_url which)
+{
     const struct cp_config_upstream *u = upstream_of(cfg, p);
-    return u ? u->token_url : NULL;
+    const char *v;
+    if (!u || which < 0 || which >= CP_URL__COUNT)
+        return NULL;
+    v = u->url[which];
+    return v && *v ? v : NULL;
+}
+
+const char *cp_config_provider_key(enum cp_provider p)
+{
+    return p >= 0 && p < CP_PROVIDER__COUNT ? upstream_defaults[p].key : NULL;
 }
 
 /* ---- hot reload ---- */

@@ -67,10 +67,23 @@ struct cp_config_tls {
     char *key;  /* required when enable */
 };
 
-/** One provider's upstream: never NULL after a load, no trailing '/'. */
+/** The URLs of one provider under `upstreams.<provider>` (our own keys). */
+enum cp_url {
+    CP_URL_BASE = 0,     /* base-url: inference */
+    CP_URL_TOKEN,        /* token-url: code exchange and refresh */
+    CP_URL_AUTH,         /* auth-url: the browser authorize page */
+    CP_URL_DEVICE,       /* device-url: start a device login (Codex usercode, Qwen code) */
+    CP_URL_DEVICE_TOKEN, /* device-token-url: Codex device polling */
+    CP_URL_DEVICE_PAGE,  /* device-page-url: the page a Codex device login sends users to */
+    CP_URL_USERINFO,     /* userinfo-url: Google userinfo, iFlow getUserInfo */
+    CP_URL_APIKEY,       /* apikey-url: iFlow platform API key (cookie login) */
+    CP_URL__COUNT
+};
+
+/** One provider's upstream URLs (index enum cp_url): never NULL after a load ("" where the
+ * provider has no such endpoint), no trailing '/'. */
 struct cp_config_upstream {
-    char *base_url;
-    char *token_url;
+    char *url[CP_URL__COUNT];
 };
 
 struct cp_config_upstreams {
@@ -293,6 +306,13 @@ const char *cp_config_base_url(const struct cp_config *cfg, enum cp_provider p);
 /** Token (refresh) URL of @p p, e.g. "https://auth.openai.com/oauth/token". NULL for an
  * unknown provider. Borrowed from @p cfg. */
 const char *cp_config_token_url(const struct cp_config *cfg, enum cp_provider p);
+
+/** URL @p which of provider @p p (no trailing '/'), NULL when the provider has none (or
+ * an unknown provider). Borrowed from @p cfg. */
+const char *cp_config_url(const struct cp_config *cfg, enum cp_provider p, enum cp_url which);
+
+/** "codex", "claude", "gemini", "qwen", "iflow"; NULL for an unknown value. Static. */
+const char *cp_config_provider_key(enum cp_provider p);
 
 /* ---- hot reload ---- */
 
