@@ -172,6 +172,12 @@ static int read_part(const cJSON *p, const char *role, struct cp_tr_chat_part *o
     return CM_ERR_INVAL;
 }
 
+int cp_tr_chat_part_read(const cJSON *p, const char *role, struct cp_tr_chat_part *out,
+                         struct cm_json_err *je)
+{
+    return read_part(p, role, out, je);
+}
+
 int cp_tr_chat_content(const cJSON *content, const char *role, bool optional, int max,
                        const struct cp_tr_chat_content_ops *ops, void *ud, struct cm_json_err *je)
 {
@@ -491,6 +497,21 @@ out:
     cJSON_Delete(arr);
     cJSON_Delete(c);
     return rc;
+}
+
+int cp_tr_chat_emit_delta_item(struct cp_tr_chat_chunker *ck, const char *key, cJSON **val,
+                               struct cm_buf *out)
+{
+    cJSON *c = NULL, *d = NULL;
+    int rc;
+
+    if ((rc = chunk_new(ck, false, &c, &d)) || (rc = cm_json_adopt(d, key, val))) {
+        cJSON_Delete(*val);
+        *val = NULL;
+        cJSON_Delete(c);
+        return rc;
+    }
+    return emit(ck, c, out);
 }
 
 int cp_tr_chat_emit_finish(struct cp_tr_chat_chunker *ck, const char *finish_reason,

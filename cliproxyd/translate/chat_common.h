@@ -73,6 +73,15 @@ int cp_tr_chat_content(const cJSON *content, const char *role, bool optional, in
                        const struct cp_tr_chat_content_ops *ops, void *ud, struct cm_json_err *je);
 
 /**
+ * Reads one content part @p p of a message of role @p role into *@p out (strings borrowed
+ * from @p p) by the rules of cp_tr_chat_content(), for translators that walk a content
+ * array themselves; errors are not scoped. CM_OK, CM_ERR_INVAL / CM_ERR_NOTFOUND naming
+ * the field ("type" for a part type the role may not send).
+ */
+int cp_tr_chat_part_read(const cJSON *p, const char *role, struct cp_tr_chat_part *out,
+                         struct cm_json_err *je);
+
+/**
  * Walks an assistant message's "tool_calls" @p calls, an array of at most @p max entries
  * (else CM_ERR_INVAL / CM_ERR_LIMIT naming "tool_calls"): each {id, type? ("function"
  * only), function: {name, arguments? (default "")}} is read (errors scoped "tool_calls[i]")
@@ -147,6 +156,14 @@ int cp_tr_chat_emit_opener(struct cp_tr_chat_chunker *ck, struct cm_buf *out);
  */
 int cp_tr_chat_emit_tool_call(struct cp_tr_chat_chunker *ck, size_t index, const char *id,
                               const char *name, const char *args, struct cm_buf *out);
+
+/**
+ * Appends a chunk whose choices[0].delta is {<key>: *@p val} (plus "role" on the first
+ * chunk with choices), for delta members that are not strings (e.g. "images"). Takes
+ * ownership of *@p val (also on failure; *@p val is set to NULL). Errors as above.
+ */
+int cp_tr_chat_emit_delta_item(struct cp_tr_chat_chunker *ck, const char *key, cJSON **val,
+                               struct cm_buf *out);
 
 /**
  * Ends a successful response: the chunk with an empty delta and @p finish_reason, then,

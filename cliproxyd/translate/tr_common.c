@@ -312,10 +312,12 @@ static int body_on_event(void *ud, const struct cm_sse_event *sev)
     if (rc == CM_OK) {
         rc = b->fn(b->ud, t, tl, ev, &b->err);
         cJSON_Delete(ev);
+        if (rc == 1) {
+            b->done = true; /* stop: the rest is of no interest */
+            return rc;
+        }
     }
-    if (rc == 1)
-        b->done = true; /* stop: the rest is of no interest */
-    else if (rc)
+    if (rc) /* a parse failure is never "done", even CM_ERR_NOMEM (which is 1) */
         b->rc = rc;
     return rc;
 }
