@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -693,8 +694,19 @@ void cp_authfile_free(struct cp_authfile *af)
         if (af->header_values[i])
             cm_crypto_memzero(af->header_values[i], strlen(af->header_values[i]));
     free_list(af->header_values, af->n_headers);
+    cm_free(af->base_url);
+    free_list(af->model_alias, af->n_model_alias);
+    free_list(af->model_name, af->n_model_alias);
     delete_tree(af->json);
     cm_free(af);
+}
+
+const char *cp_authfile_upstream_model(const struct cp_authfile *af, const char *model)
+{
+    for (size_t i = 0; af && model && i < af->n_model_alias; i++)
+        if (af->model_alias[i] && af->model_name[i] && strcasecmp(af->model_alias[i], model) == 0)
+            return af->model_name[i];
+    return model;
 }
 
 /* ---- refresh decision ---- */

@@ -91,7 +91,22 @@ struct cp_authfile {
     size_t n_headers;
 
     cJSON *json; /* the whole file as parsed, kept so unknown fields survive a rewrite */
+
+    /* API-key entries of config.yaml (keyring.c) synthesize a struct like a file's */
+    bool key_entry;      /* not a file: a codex-/claude-/gemini-api-key or
+                            openai-compatibility entry; access_token is its API key */
+    char *base_url;      /* the entry's base-url; NULL = the provider's upstream */
+    char **model_alias;  /* model aliases: the client's name ... */
+    char **model_name;   /* ... and the upstream's, n_model_alias pairs */
+    size_t n_model_alias;
 };
+
+/**
+ * The name the upstream knows @p model by for this credential: the model_name whose
+ * model_alias is @p model (case-insensitive; the first one), else @p model itself.
+ * Borrowed (from @p af or @p model). @p af may be NULL.
+ */
+const char *cp_authfile_upstream_model(const struct cp_authfile *af, const char *model);
 
 /** "codex", "claude", ... for a provider; "unknown" for CP_AUTH_UNKNOWN. Static storage. */
 const char *cp_authfile_provider_name(enum cp_auth_provider p);

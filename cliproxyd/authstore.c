@@ -1083,3 +1083,10 @@ out:
     cp_authstore_release(cur);
     return rc;
 }
+
+int cp_authstore_cred_wrap(struct cp_authfile **afp, struct cp_authstore_cred **out)
+{
+    if (!afp || !*afp || !out)
+        return CM_ERR_INVAL;
+    return cred_new(afp, out);
+}

@@ -148,6 +148,13 @@ void cp_authstore_free(struct cp_authstore *st);
 /** A new reference to the current snapshot of VALID entry @p id, or NULL. Never blocks long. */
 struct cp_authstore_cred *cp_authstore_acquire(struct cp_authstore *st, const char *id);
 
+/**
+ * A snapshot (one reference) of a credential that is not a file (keyring.c's API-key
+ * entries): takes ownership of *@p afp on CM_OK (sets it NULL); released with
+ * cp_authstore_release() like any other. CM_ERR_INVAL, CM_ERR_NOMEM.
+ */
+int cp_authstore_cred_wrap(struct cp_authfile **afp, struct cp_authstore_cred **out);
+
 /** Drops a reference (any thread); the last one frees the snapshot. NULL is a no-op. */
 void cp_authstore_release(struct cp_authstore_cred *c);
 

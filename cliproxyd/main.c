@@ -7,7 +7,9 @@
 #include "api/routes.h"
 #include "authstore.h"
 #include "config.h"
+#include "channels.h"
 #include "config_edit.h"
+#include "keyring.h"
 #include "refresher.h"
 #include "scheduler.h"
 #include "server.h"
@@ -72,10 +74,14 @@ static size_t list_models(void *ud, const char **ids, const char **owners, size_
 {
     struct cp_server *srv = ud;
     struct cp_authstore_list *l = NULL;
+    struct cp_config_ref *ref = cp_config_live_acquire(srv->cfg);
+    const char *buf[CP_CHANNEL_MAX_MODELS];
     size_t n = 0;
 
-    if (cp_authstore_list(srv->store, &l) != CM_OK)
+    if (cp_authstore_list(srv->store, &l) != CM_OK) {
+        cp_config_ref_release(ref);
         return 0;
+    }
     for (size_t i = 0; i < l->n; i++) {
         const struct cp_authstore_info *in = &l->items[i];
         struct cp_authstore_cred *c;
@@ -85,21 +91,22 @@ static size_t list_models(void *ud, const char **ids, const char **owners, size_
             in->state == CP_SCHED_RELOGIN)
             continue;
         c = cp_authstore_acquire(srv->store, in->name);
-        if (c && cp_authstore_default_models(c->af, &m, &k, NULL) == CM_OK) {
+        if (c && ref)
+            m = buf, k = cp_channel_models(cp_config_ref_get(ref), c->af, buf);
+        if (c && k) {
             for (size_t j = 0; j < k && n < cap; j++) {
                 size_t d = 0;
                 while (d < n && strcmp(ids[d], m[j]) != 0)
                     d++;
-                if (d == n) {
-                    ids[n] = m[j];
+                if (d == n && (ids[n] = cp_keyring_intern(srv->keyring, m[j])))
                     owners[n++] = cp_catalog_owner(c->provider);
-                }
             }
         }
         cp_authstore_release(c);
     }
     cp_authstore_list_free(l);
-    return n;
+    cp_config_ref_release(ref); /* ids are interned: a reload cannot free them */
+    return cp_keyring_models(srv->keyring, ids, owners, n, cap);
 }
 
 /* watcher thread: config.yaml changed -> build, check, swap (a bad edit keeps the old) */
@@ -112,6 +119,8 @@ static void config_changed(const struct cm_fswatch_batch *b, void *ud)
         struct cp_config_ref *ref = cp_config_live_acquire(srv->cfg);
         if (ref) {
             configure_sched(srv->sched, cp_config_ref_get(ref));
+            if (cp_keyring_apply(srv->keyring, cp_config_ref_get(ref)) != CM_OK)
+                cm_log_error(NULL, "cliproxyd: some API-key entries could not be loaded");
             cp_config_ref_release(ref);
         }
         cm_log_info(NULL, "cliproxyd: %s reloaded", srv->config_path);
@@ -163,6 +172,8 @@ int main(int argc, char **argv)
     struct cm_fswatch *watch = NULL;
     struct cp_refresher *refresher = NULL;
     struct cm_httpd_opts ho = {.access_log = 1};
+    struct cp_authstore_opts store_opts = {0};
+    const struct cp_config *live_cfg = NULL; /* the first config, read before any reload */
     char err[CM_CFG_ERR_MAX], dir[4096], host[256];
     int rc;
 
@@ -209,9 +220,21 @@ int main(int argc, char **argv)
     if (cp_sched_new(cm_clock_real(), &srv.sched) != CM_OK)
         goto out;
     configure_sched(srv.sched, cfg);
-    if (cp_authstore_new(cfg->auth_dir, srv.sched, NULL, NULL, &srv.store) != CM_OK ||
+    if (cp_config_live_new(&srv.cfg) || cp_config_live_swap(srv.cfg, cfg))
+        goto out;
+    live_cfg = cfg; /* owned by the live holder now; valid until a reload */
+    cfg = NULL;
+    store_opts.models = cp_channel_models_cb; /* oauth-model-alias / -excluded-models */
+    store_opts.models_ud = srv.cfg;
+    if (cp_authstore_new(live_cfg->auth_dir, srv.sched, NULL, &store_opts, &srv.store) !=
+            CM_OK ||
         cp_authstore_start(srv.store) != CM_OK) {
-        fprintf(stderr, "cliproxyd: cannot read auth-dir %s\n", cfg->auth_dir);
+        fprintf(stderr, "cliproxyd: cannot read auth-dir %s\n", live_cfg->auth_dir);
+        goto out;
+    }
+    if (cp_keyring_new(srv.sched, &srv.keyring) != CM_OK ||
+        cp_keyring_apply(srv.keyring, live_cfg) != CM_OK) {
+        fprintf(stderr, "cliproxyd: cannot load the API-key entries of %s\n", o.config);
         goto out;
     }
     if (cm_httpc_new(NULL, &srv.client) != CM_OK)
@@ -222,12 +245,9 @@ int main(int argc, char **argv)
     srv.models_ud = &srv;
     /* `host: ""` means every interface, as in CLIProxyAPI */
     snprintf(host, sizeof host, "%s",
-             o.host ? o.host : (cfg->host && *cfg->host ? cfg->host : "0.0.0.0"));
+             o.host ? o.host : (live_cfg->host && *live_cfg->host ? live_cfg->host : "0.0.0.0"));
     ho.bind = host;
-    ho.port = o.port ? o.port : (uint16_t)cfg->port;
-    if (cp_config_live_new(&srv.cfg) || cp_config_live_swap(srv.cfg, cfg))
-        goto out;
-    cfg = NULL; /* owned by the live holder now */
+    ho.port = o.port ? o.port : (uint16_t)live_cfg->port;
     srv.config_path = o.config;
     /* only now: its thread reads srv.cfg at once (a refresh due at start) */
     if (cp_refresher_new(&srv, 0, &refresher) != CM_OK)
@@ -252,6 +272,7 @@ out:
     cp_mgmt_free(srv.mgmt);
     cp_usage_free(srv.usage);
     cp_authstore_free(srv.store);
+    cp_keyring_free(srv.keyring);
     cp_sched_free(srv.sched);
     cp_config_live_free(srv.cfg);
     cp_config_free(cfg);

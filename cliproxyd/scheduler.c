@@ -216,8 +216,7 @@ static int ci_contains(const char *s, size_t sl, const char *sub, size_t n)
     return 0;
 }
 
-/* oauth-excluded-models wildcards: exact, "pfx*", "*sfx", "*sub*"; case-insensitive. */
-static int pattern_match(const char *pat, const char *s)
+int cp_sched_pattern_match(const char *pat, const char *s)
 {
     size_t pl = strlen(pat), sl = strlen(s);
     int lead = pat[0] == '*';
@@ -239,7 +238,7 @@ static long model_index(const struct cred *c, const char *name)
     for (size_t i = 0; i < c->n_models; i++)
         if (strcmp(c->models[i], name) == 0) {
             for (size_t j = 0; j < c->n_excl; j++)
-                if (pattern_match(c->excl[j], name))
+                if (cp_sched_pattern_match(c->excl[j], name))
                     return -1;
             return (long)i;
         }

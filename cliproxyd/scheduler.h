@@ -182,6 +182,10 @@ int cp_sched_add(struct cp_sched *s, const struct cp_sched_cred *c);
  */
 int cp_sched_update(struct cp_sched *s, const struct cp_sched_cred *c);
 
+/** 1 when @p s matches the oauth-excluded-models wildcard @p pat (exact, "pfx*", "*sfx",
+ * "*sub*"; case-insensitive), else 0. Pure. */
+int cp_sched_pattern_match(const char *pat, const char *s);
+
 /** Removes credential @p id. CM_ERR_INVAL, CM_ERR_NOTFOUND. */
 int cp_sched_remove(struct cp_sched *s, const char *id);
 

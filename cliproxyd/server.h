@@ -19,10 +19,12 @@ struct cm_httpc;
 struct cp_mgmt;
 struct cp_usage;
 struct cp_refresher;
+struct cp_keyring;
 
 struct cp_server {
     struct cp_sched *sched;     /* credential scheduler (thread-safe) */
     struct cp_authstore *store; /* credentials of auth-dir, hot reloaded (thread-safe) */
+    struct cp_keyring *keyring; /* API-key credentials of the config (thread-safe); may be NULL */
     struct cm_httpc *client;    /* the upstream client (one curl multi, one I/O thread) */
     struct cp_mgmt *mgmt;       /* /v0/management state */
     struct cp_usage *usage;     /* request and token counters (thread-safe) */

@@ -13,6 +13,7 @@
 #include "cm/json.h"
 #include "providers/claude.h"
 #include "translate/chat_claude.h"
+#include "translate/tr_common.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -192,7 +193,7 @@ static int pass_aggregate(struct cp_relay_x *x, const char *body, size_t len, ch
 const struct cp_relay_fmt cp_fmt_messages_claude = {
     "messages->claude", "claude",          CP_PROVIDER_CLAUDE,  pass_prepare,
     claude_build,       claude_outcome,    pass_stream_init,    pass_stream_event,
-    pass_stream_finish, pass_stream_usage, pass_stream_cleanup, pass_aggregate};
+    pass_stream_finish, pass_stream_usage, pass_stream_cleanup, pass_aggregate, NULL};
 
 /* ---- OpenAI Chat clients ---- */
 
@@ -258,4 +259,63 @@ static int chat_aggregate(struct cp_relay_x *x, const char *body, size_t len, ch
 const struct cp_relay_fmt cp_fmt_chat_claude = {
     "chat->claude",     "claude",          CP_PROVIDER_CLAUDE,  chat_prepare,
     claude_build,       claude_outcome,    chat_stream_init,    chat_stream_event,
-    chat_stream_finish, chat_stream_usage, chat_stream_cleanup, chat_aggregate};
+    chat_stream_finish, chat_stream_usage, chat_stream_cleanup, chat_aggregate, NULL};
+
+/* ---- count_tokens (Claude Messages clients on Claude) ---- */
+
+static int count_prepare(struct cp_relay_x *x, struct cp_tr_err *e)
+{
+    cJSON *dup = cJSON_Duplicate(x->client, 1);
+    int rc;
+    if (!dup) {
+        cp_tr_server_error(e, CM_ERR_NOMEM, "out of memory");
+        return CM_ERR_NOMEM;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(dup, "stream");
+    cJSON_DeleteItemFromObjectCaseSensitive(dup, "max_tokens");
+    rc = cm_json_print(dup, &x->body, &x->body_len);
+    cJSON_Delete(dup);
+    if (rc)
+        cp_tr_server_error(e, rc, "out of memory");
+    x->up_stream = 0;
+    return rc;
+}
+
+static int count_build(struct cp_relay_x *x, const struct cp_authstore_cred *c, const char *base,
+                       struct cp_upreq *out)
+{
+    struct cp_claude_hdrs h = {0};
+    int rc;
+    h.client_ua = x->client_ua;
+    h.betas = x->client_hdr;
+    rc = cp_claude_build(base, c, &h, out);
+    if (!rc)
+        rc = cp_upreq_url(out, base && *base ? base : CP_CLAUDE_DEFAULT_BASE,
+                          "/v1/messages/count_tokens?beta=true");
+    return rc;
+}
+
+/* the upstream's {"input_tokens": N} as it is */
+static int count_aggregate(struct cp_relay_x *x, const char *body, size_t len, char **out,
+                           size_t *out_len, struct cp_tr_usage *u)
+{
+    cJSON *m = NULL;
+    (void)u;
+    if (cm_json_parse(body, len, NULL, &m, NULL) != CM_OK ||
+        !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(m, "input_tokens"))) {
+        cJSON_Delete(m);
+        set_err(x, 502, "api_error", "the upstream count is not {\"input_tokens\": N}");
+        return CM_ERR_UPSTREAM;
+    }
+    cJSON_Delete(m);
+    if (!(*out = cm_strndup(body, len)))
+        return CM_ERR_NOMEM;
+    *out_len = len;
+    return CM_OK;
+}
+
+const struct cp_relay_fmt cp_fmt_count_claude = {
+    "messages->claude:count", "claude",          CP_PROVIDER_CLAUDE,  count_prepare,
+    count_build,              claude_outcome,    pass_stream_init,    pass_stream_event,
+    pass_stream_finish,       pass_stream_usage, pass_stream_cleanup, count_aggregate,
+    NULL};

@@ -118,7 +118,7 @@ static int chat_aggregate(struct cp_relay_x *x, const char *body, size_t len, ch
 const struct cp_relay_fmt cp_fmt_chat_codex = {
     "chat->codex",      "codex",           CP_PROVIDER_CODEX,   chat_prepare,
     codex_build,        codex_outcome,     chat_stream_init,    chat_stream_event,
-    chat_stream_finish, chat_stream_usage, chat_stream_cleanup, chat_aggregate};
+    chat_stream_finish, chat_stream_usage, chat_stream_cleanup, chat_aggregate, NULL};
 
 /* ---- OpenAI Responses clients: Codex speaks their format ---- */
 
@@ -302,7 +302,7 @@ out:
 const struct cp_relay_fmt cp_fmt_responses_codex = {
     "responses->codex", "codex",           CP_PROVIDER_CODEX,   resp_prepare,
     codex_build,        codex_outcome,     resp_stream_init,    resp_stream_event,
-    resp_stream_finish, resp_stream_usage, resp_stream_cleanup, resp_aggregate};
+    resp_stream_finish, resp_stream_usage, resp_stream_cleanup, resp_aggregate, NULL};
 
 /* ---- Claude Messages clients ---- */
 
@@ -368,4 +368,4 @@ static int msg_aggregate(struct cp_relay_x *x, const char *body, size_t len, cha
 const struct cp_relay_fmt cp_fmt_messages_codex = {
     "messages->codex", "codex",          CP_PROVIDER_CODEX,  msg_prepare,
     codex_build,       codex_outcome,    msg_stream_init,    msg_stream_event,
-    msg_stream_finish, msg_stream_usage, msg_stream_cleanup, msg_aggregate};
+    msg_stream_finish, msg_stream_usage, msg_stream_cleanup, msg_aggregate, NULL};

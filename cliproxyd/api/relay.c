@@ -30,7 +30,10 @@
 #include "cm/log.h"
 #include "cm/pipe.h"
 #include "cm/sse.h"
+#include "channels.h"
+#include "keyring.h"
 #include "providers/codex.h"
+#include "translate/estimate.h"
 #include "refresher.h"
 #include "scheduler.h"
 #include "usage.h"
@@ -47,11 +50,21 @@
 #define MAX_BODY ((size_t)16 << 20)
 #define HEAD_MAX ((size_t)64 << 10)
 
-enum client_fmt { CLIENT_CHAT, CLIENT_RESPONSES, CLIENT_MESSAGES };
+enum client_fmt {
+    CLIENT_CHAT,
+    CLIENT_RESPONSES,
+    CLIENT_MESSAGES,
+    CLIENT_GEMINI,
+    CLIENT_COMPLETIONS,
+    CLIENT_COUNT_MESSAGES, /* /v1/messages/count_tokens */
+    CLIENT_COUNT_GEMINI    /* /v1beta/models/{m}:countTokens */
+};
 
 struct job {
     atomic_int refs;
     const struct cp_relay_fmt *fmt;
+    const struct cp_relay_fmt *up; /* the format that talks to the upstream (fmt, or the
+                                      pivot's chat format) */
     struct cp_server *srv;
     struct cm_httpd_req *req;
     cJSON *client; /* the client's request */
@@ -94,6 +107,7 @@ static void job_unref(struct job *j)
     cJSON_Delete(j->client);
     cm_free(j->x.body);
     cm_free(j->x.extra);
+    cm_free(j->x.raw);
     cm_free(j->ua);
     cm_free(j->hdr);
     cp_authstore_release(j->cred);
@@ -103,6 +117,7 @@ static void job_unref(struct job *j)
     cm_buf_cleanup(&j->x.out);
     if (j->tr_ready)
         j->fmt->stream_cleanup(&j->x);
+    cp_pivot_free(&j->x);
     cm_sse_parser_cleanup(&j->parser);
     cm_pipe_unref(j->pipe);
     cm_free(j);
@@ -322,8 +337,8 @@ out:
 static int refresh_and_retry(struct job *j)
 {
     struct cp_refresher *rf = j->srv->refresher;
-    if (!rf || j->refreshed || j->started)
-        return CM_ERR_INVAL;
+    if (!rf || j->refreshed || j->started || (j->cred && j->cred->af && j->cred->af->key_entry))
+        return CM_ERR_INVAL; /* an API key has no token to refresh */
     j->refreshed = 1;
     atomic_fetch_add(&j->refs, 1);
     if (cp_refresher_refresh_now(rf, j->tried[j->ntried - 1], on_refreshed, j) != CM_OK) {
@@ -424,7 +439,7 @@ static void on_done(struct cm_httpc_xfer *x, const struct cm_httpc_result *r, vo
         struct cm_httpc_head h = {j->status, j->head.data, j->head.len};
         if (j->status == 401 && refresh_and_retry(j) == CM_OK)
             goto out;
-        j->fmt->outcome(&h, j->status, j->body.data, j->body.len, wall_s(), &o);
+        j->up->outcome(&h, j->status, j->body.data, j->body.len, wall_s(), &o);
         fail_attempt(j, &o, 0);
         goto out;
     }
@@ -460,7 +475,7 @@ static void reply_no_pick(struct job *j, int rc, const struct cp_sched_pick *pk)
     } else {
         cm_httpd_reply_error(j->req, 503, "server_error", "auth_unavailable",
                              "auth_unavailable: no auth available (providers=%s, model=%s)",
-                             j->fmt->provider, j->model);
+                             j->up->provider, j->model);
     }
 }
 
@@ -476,7 +491,7 @@ static size_t max_credentials(struct job *j)
 /* the next credential into tried[ntried - 1]; 0 when one was picked */
 static int pick(struct job *j)
 {
-    const char *provs[1] = {j->fmt->provider};
+    const char *provs[1] = {j->up->provider};
     struct cp_sched_pick_req pr = {provs, 1, j->model, j->tried, j->ntried};
     struct cp_sched_pick pk;
     char id[256];
@@ -523,6 +538,49 @@ again:
     return 0;
 }
 
+/* Codex and Claude bodies name the model at the top: a credential that knows the model
+ * by another name (an API-key entry's alias) gets that name */
+static int alias_body(struct job *j)
+{
+    const char *name = j->x.up_model ? j->x.up_model : j->model;
+    cJSON *t = NULL;
+    char *txt = NULL;
+    size_t len = 0;
+    int rc;
+
+    if ((j->up->upstream != CP_PROVIDER_CODEX && j->up->upstream != CP_PROVIDER_CLAUDE) ||
+        j->up == &cp_fmt_chat_compat)
+        return CM_OK; /* the others name the model per credential themselves */
+    if (!j->x.raw) { /* keep the body as prepared: every attempt starts from it */
+        if (strcmp(name, j->model) == 0)
+            return CM_OK;
+        if (!(j->x.raw = cm_strndup(j->x.body, j->x.body_len)))
+            return CM_ERR_NOMEM;
+        j->x.raw_len = j->x.body_len;
+    }
+    rc = cm_json_parse(j->x.raw, j->x.raw_len, NULL, &t, NULL);
+    if (!rc)
+        rc = cm_json_set_string(t, "model", name);
+    if (!rc)
+        rc = cm_json_print(t, &txt, &len);
+    cJSON_Delete(t);
+    if (!rc) {
+        cm_free(j->x.body);
+        j->x.body = txt;
+        j->x.body_len = len;
+    }
+    return rc;
+}
+
+/* where credential j->cred is reached: its own base-url (API-key entries), else the
+ * provider's configured upstream */
+static const char *base_url(const struct cp_config *cfg, const struct job *j)
+{
+    if (j->cred->af && j->cred->af->base_url && *j->cred->af->base_url)
+        return j->cred->af->base_url;
+    return cp_config_base_url(cfg, j->up->upstream);
+}
+
 static void start_attempt(struct job *j)
 {
     static const struct cm_httpc_cbs cbs = {on_head, on_data, on_done};
@@ -539,11 +597,17 @@ static void start_attempt(struct job *j)
         return;
     cp_authstore_release(j->cred);
     j->cred = cp_authstore_acquire(j->srv->store, j->tried[j->ntried - 1]);
+    if (!j->cred)
+        j->cred = cp_keyring_acquire(j->srv->keyring, j->tried[j->ntried - 1]);
     ref = cp_config_live_acquire(j->srv->cfg);
     cfg = ref ? cp_config_ref_get(ref) : NULL;
+    if (j->cred && cfg)
+        j->x.up_model = cp_channel_upstream_model(cfg, j->cred, j->model);
     rc = j->cred && cfg
-             ? j->fmt->build(&j->x, j->cred, cp_config_base_url(cfg, j->fmt->upstream), &ur)
+             ? j->fmt->build(&j->x, j->cred, base_url(cfg, j), &ur)
              : CM_ERR_NOTFOUND;
+    if (!rc)
+        rc = alias_body(j);
     /* a fresh attempt: forget the last one's output */
     j->status = 0;
     cm_buf_reset(&j->head);
@@ -567,6 +631,18 @@ static void start_attempt(struct job *j)
         finish_attempt(j, &o);
         start_attempt(j); /* try the next one */
         return;
+    }
+    if (j->fmt->admit) { /* a local limit (Qwen): skip the credential without a call */
+        struct cp_sched_outcome o = {0};
+        if (j->fmt->admit(&j->x, j->cred, mono_ms(), &o) != CM_OK) {
+            cp_config_ref_release(ref);
+            cp_upreq_cleanup(&ur);
+            if (j->tr_ready)
+                j->fmt->stream_cleanup(&j->x);
+            j->tr_ready = 0;
+            fail_attempt(j, &o, 1);
+            return;
+        }
     }
     memset(&rq, 0, sizeof rq);
     rq.method = "POST";
@@ -616,30 +692,89 @@ static void on_close(struct cm_httpd_req *r, int aborted, void *ud)
 
 /* ---- the handlers ---- */
 
-/* which format serves @p model for a client speaking @p cf; NULL: none (reply made) */
-static const struct cp_relay_fmt *route(struct cp_server *srv, enum client_fmt cf,
-                                        const char *model, struct cm_httpd_req *r)
+/* the upstream families, in the order a model served by several is routed */
+static const struct {
+    const char *provider;
+    const struct cp_relay_fmt *chat; /* its OpenAI Chat format (the pivot's upstream half) */
+} families[] = {
+    {"codex", &cp_fmt_chat_codex},   {"claude", &cp_fmt_chat_claude},
+    {"gemini", &cp_fmt_chat_gemini}, {"qwen", &cp_fmt_chat_qwen},
+    {"iflow", &cp_fmt_chat_iflow},   {"openai-compatibility", &cp_fmt_chat_compat},
+};
+
+/* the direct formats: (client, provider) pairs that need no pivot */
+static const struct cp_relay_fmt *direct(enum client_fmt cf, const char *provider)
 {
-    int claude = cp_sched_serves(srv->sched, "claude", model) &&
-                 !cp_sched_serves(srv->sched, "codex", model);
-    switch (cf) {
-    case CLIENT_CHAT:
-        return claude ? &cp_fmt_chat_claude : &cp_fmt_chat_codex;
-    case CLIENT_MESSAGES:
-        return claude ? &cp_fmt_messages_claude : &cp_fmt_messages_codex;
-    case CLIENT_RESPONSES:
-        if (!claude)
-            return &cp_fmt_responses_codex;
-        cm_httpd_reply_error(r, 400, "invalid_request_error", "unsupported_model",
-                             "model '%s' is served by Claude accounts, which this proxy "
-                             "offers through /v1/messages and /v1/chat/completions only",
-                             model);
-        return NULL;
-    }
+    int codex = strcmp(provider, "codex") == 0, claude = strcmp(provider, "claude") == 0;
+    if (cf == CLIENT_RESPONSES && codex)
+        return &cp_fmt_responses_codex;
+    if (cf == CLIENT_MESSAGES && codex)
+        return &cp_fmt_messages_codex;
+    if (cf == CLIENT_MESSAGES && claude)
+        return &cp_fmt_messages_claude;
+    if (cf == CLIENT_GEMINI && strcmp(provider, "gemini") == 0)
+        return &cp_fmt_gemini_gemini;
+    if (cf == CLIENT_COUNT_MESSAGES && claude)
+        return &cp_fmt_count_claude;
+    if (cf == CLIENT_COUNT_GEMINI && strcmp(provider, "gemini") == 0)
+        return &cp_fmt_count_gemini;
     return NULL;
 }
 
-static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fmt cf)
+static const struct cp_relay_in *adapter(enum client_fmt cf)
+{
+    switch (cf) {
+    case CLIENT_RESPONSES:
+        return &cp_in_responses;
+    case CLIENT_MESSAGES:
+        return &cp_in_messages;
+    case CLIENT_GEMINI:
+        return &cp_in_gemini;
+    case CLIENT_COMPLETIONS:
+        return &cp_in_completions;
+    default:
+        return NULL;
+    }
+}
+
+/*
+ * Which formats serve @p model for a client speaking @p cf: the first family with a
+ * credential serving it (codex when none does: the pick then says why nothing can), a
+ * direct format when one exists, else the pivot over that family's chat format.
+ */
+static void route(struct cp_server *srv, enum client_fmt cf, const char *model, struct job *j)
+{
+    size_t f = 0;
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        if (cp_sched_serves(srv->sched, families[i].provider, model)) {
+            f = i;
+            break;
+        }
+    j->up = families[f].chat;
+    j->fmt = cf == CLIENT_CHAT ? j->up : direct(cf, families[f].provider);
+    if (!j->fmt) {
+        j->fmt = &cp_fmt_pivot;
+        j->x.in = adapter(cf);
+        j->x.up = j->up;
+    } else {
+        j->up = j->fmt;
+    }
+}
+
+/* count_tokens where the upstream has no count: the estimate of translate/estimate.h */
+static void reply_estimate(struct job *j, enum client_fmt cf)
+{
+    char body[96];
+    long long n = (long long)cp_tr_estimate_tokens(j->client);
+    int len = snprintf(body, sizeof body,
+                       cf == CLIENT_COUNT_GEMINI ? "{\"totalTokens\":%lld}" : "{\"input_tokens\":%lld}",
+                       n);
+    cm_httpd_req_note(j->req, "count=estimate");
+    cm_httpd_reply(j->req, 200, "application/json", body, (size_t)len);
+}
+
+static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fmt cf,
+                   const char *url_model, int url_stream)
 {
     struct cm_json_parse_opts po = {.max_depth = 64, .max_size = MAX_BODY};
     struct cm_json_err je = {0};
@@ -679,8 +814,11 @@ static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fm
                              je.msg[0] ? je.msg : "expected an object");
         return;
     }
-    if (cm_json_get_string(j->client, "model", &model, &je) != CM_OK ||
-        cm_json_opt_bool(j->client, "stream", false, &stream, &je) != CM_OK) {
+    if (url_model) { /* Gemini: the model and the stream flag are in the URL */
+        model = url_model;
+        stream = url_stream;
+    } else if (cm_json_get_string(j->client, "model", &model, &je) != CM_OK ||
+               cm_json_opt_bool(j->client, "stream", false, &stream, &je) != CM_OK) {
         cm_httpd_reply_error(r, 400, "invalid_request_error", NULL, "%s", je.msg);
         return;
     }
@@ -699,12 +837,14 @@ static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fm
             snprintf(j->model, sizeof j->model, "%s", model); /* prepare() reports it */
         }
     }
-    j->fmt = route(srv, cf, j->model, r);
-    if (!j->fmt)
+    route(srv, cf, j->model, j);
+    if (!j->x.in && j->fmt == &cp_fmt_pivot) { /* a count the upstream cannot make */
+        reply_estimate(j, cf);
         return;
+    }
     j->ua = cm_strdup(cm_httpd_req_header(r, "User-Agent"));
     j->hdr = cm_strdup(cm_httpd_req_header(
-        r, j->fmt->upstream == CP_PROVIDER_CLAUDE ? "Anthropic-Beta" : "Originator"));
+        r, j->up->upstream == CP_PROVIDER_CLAUDE ? "Anthropic-Beta" : "Originator"));
     j->x.client = j->client;
     j->x.model = j->model;
     j->x.stream = stream;
@@ -713,6 +853,8 @@ static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fm
     cp_codex_session_id(key ? key : "", klen, j->x.session);
     snprintf(j->x.chunk_id, sizeof j->x.chunk_id, "chatcmpl-%s", cm_httpd_req_id(r));
     snprintf(j->x.msg_id, sizeof j->x.msg_id, "msg_%s", cm_httpd_req_id(r));
+    snprintf(j->x.resp_id, sizeof j->x.resp_id, "resp_%s", cm_httpd_req_id(r));
+    j->x.gemini_model = url_model;
     j->x.created = wall_s();
     if (j->fmt->prepare(&j->x, &te) != CM_OK) {
         cm_httpd_reply_error(r, te.status ? te.status : 400,
@@ -725,17 +867,54 @@ static void handle(struct cm_httpd_req *r, struct cp_server *srv, enum client_fm
 
 static void chat(struct cm_httpd_req *r, void *ud)
 {
-    handle(r, ud, CLIENT_CHAT);
+    handle(r, ud, CLIENT_CHAT, NULL, 0);
 }
 
 static void responses(struct cm_httpd_req *r, void *ud)
 {
-    handle(r, ud, CLIENT_RESPONSES);
+    handle(r, ud, CLIENT_RESPONSES, NULL, 0);
 }
 
 static void messages(struct cm_httpd_req *r, void *ud)
 {
-    handle(r, ud, CLIENT_MESSAGES);
+    handle(r, ud, CLIENT_MESSAGES, NULL, 0);
+}
+
+static void completions(struct cm_httpd_req *r, void *ud)
+{
+    handle(r, ud, CLIENT_COMPLETIONS, NULL, 0);
+}
+
+static void count_messages(struct cm_httpd_req *r, void *ud)
+{
+    handle(r, ud, CLIENT_COUNT_MESSAGES, NULL, 0);
+}
+
+/* POST /v1beta/models/{model}:{generateContent|streamGenerateContent|countTokens} */
+static void gemini(struct cm_httpd_req *r, void *ud)
+{
+    const char *name = cm_httpd_req_param(r, "name");
+    const char *colon = name ? strrchr(name, ':') : NULL;
+    char model[256];
+
+    if (!colon || colon == name || (size_t)(colon - name) >= sizeof model) {
+        cm_httpd_reply_error(r, 404, "invalid_request_error", "not_found",
+                             "expected /v1beta/models/{model}:{action}");
+        return;
+    }
+    memcpy(model, name, (size_t)(colon - name));
+    model[colon - name] = '\0';
+    if (strncmp(model, "models/", 7) == 0)
+        memmove(model, model + 7, strlen(model + 7) + 1);
+    if (strcmp(colon + 1, "generateContent") == 0)
+        handle(r, ud, CLIENT_GEMINI, model, 0);
+    else if (strcmp(colon + 1, "streamGenerateContent") == 0)
+        handle(r, ud, CLIENT_GEMINI, model, 1);
+    else if (strcmp(colon + 1, "countTokens") == 0)
+        handle(r, ud, CLIENT_COUNT_GEMINI, model, 0);
+    else
+        cm_httpd_reply_error(r, 404, "invalid_request_error", "not_found",
+                             "unknown Gemini action '%s'", colon + 1);
 }
 
 int cp_api_relay_routes(struct cm_httpd *s, struct cp_server *srv)
@@ -745,5 +924,11 @@ int cp_api_relay_routes(struct cm_httpd *s, struct cp_server *srv)
         rc = cm_httpd_route(s, "POST", "/v1/responses", responses, srv);
     if (!rc)
         rc = cm_httpd_route(s, "POST", "/v1/messages", messages, srv);
+    if (!rc)
+        rc = cm_httpd_route(s, "POST", "/v1/completions", completions, srv);
+    if (!rc)
+        rc = cm_httpd_route(s, "POST", "/v1beta/models/:name", gemini, srv);
+    if (!rc)
+        rc = cm_httpd_route(s, "POST", "/v1/messages/count_tokens", count_messages, srv);
     return rc;
 }

@@ -24,10 +24,15 @@
 #include "translate/translate.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /** One request as its format sees it. The relay owns it; formats fill the marked fields. */
+struct cp_relay_in;
+struct cp_relay_fmt;
+struct cp_pivot;
+
 struct cp_relay_x {
     /* set by the relay before prepare() */
     const cJSON *client;    /* the client's request object */
@@ -46,12 +51,23 @@ struct cp_relay_x {
     size_t body_len;
     int up_stream; /* 1: the upstream answers SSE (aggregated when !stream) */
     char *extra;   /* format data kept for build() (e.g. Claude's beta list), owned */
+    char *raw;     /* the body before per-credential wrapping (Gemini CLI envelope), owned */
+    size_t raw_len;
     /* streaming: stream_event()/stream_finish() append client bytes to out and report */
     struct cm_buf out;    /* client bytes not yet written */
     int content;          /* real content was produced: the client's stream may start */
     int tr_rc;            /* first translator failure of this attempt (0 = none) */
     struct cp_tr_err err; /* its details (status, type, code, message) */
     void *st;             /* the format's stream state (stream_init/stream_cleanup) */
+    char resp_id[64];     /* "resp_<request id>" (Responses clients) */
+    const char *gemini_model; /* Gemini routes: the model named in the URL (suffix kept) */
+    const char *up_model;     /* per attempt, for build(): the name the credential's upstream
+                                 knows model by (an alias resolved), borrowed */
+    /* the pivot (fmt_pivot.c): set by the relay when no direct format exists */
+    const struct cp_relay_in *in;  /* the client's adapter; NULL: no pivot */
+    const struct cp_relay_fmt *up; /* the chat format that talks to the upstream */
+    const cJSON *orig;             /* the client's own request (client is the chat one) */
+    struct cp_pivot *pv;           /* pivot state, owned (cp_pivot_free) */
 };
 
 /** A (client, upstream) pair. All function pointers are set. */
@@ -76,13 +92,54 @@ struct cp_relay_fmt {
     /* non-stream clients: the whole upstream body -> one JSON answer (*out owned, cm_free) */
     int (*aggregate)(struct cp_relay_x *x, const char *body, size_t len, char **out,
                      size_t *out_len, struct cp_tr_usage *u);
+    /* optional (NULL = always): may credential c take this request now? CM_OK, or
+     * CM_ERR_LIMIT with *o (a local 429 and its hint) and x->err filled: the credential is
+     * skipped without an upstream call (Qwen's per-credential limit) */
+    int (*admit)(struct cp_relay_x *x, const struct cp_authstore_cred *c, int64_t now_ms,
+                 struct cp_sched_outcome *o);
 };
+
+/**
+ * A client format spoken over the OpenAI Chat pivot (fmt_pivot.c): its request becomes a
+ * chat.completions request for x->up, and the chat chunks (or the chat.completion) x->up
+ * produces become the client's answer. Every pointer is set; states are opaque.
+ */
+struct cp_relay_in {
+    const char *name; /* "responses", "messages", "gemini", "completions" */
+    /* x->orig -> a new chat request (owned by the caller) */
+    int (*request)(const struct cp_relay_x *x, cJSON **chat, struct cp_tr_err *e);
+    int (*stream_new)(const struct cp_relay_x *x, void **st);
+    int (*chunk)(void *st, const cJSON *chunk, struct cm_buf *out, struct cp_tr_err *e);
+    int (*end)(void *st, struct cm_buf *out);
+    int (*fail)(void *st, const struct cp_tr_err *e, struct cm_buf *out);
+    bool (*has_content)(const void *st);
+    void (*stream_free)(void *st);
+    int (*response)(const struct cp_relay_x *x, const cJSON *completion, cJSON **out,
+                    struct cp_tr_err *e);
+};
+
+extern const struct cp_relay_in cp_in_responses;   /* OpenAI Responses clients */
+extern const struct cp_relay_in cp_in_messages;    /* Claude Messages clients */
+extern const struct cp_relay_in cp_in_gemini;      /* Gemini generateContent clients */
+extern const struct cp_relay_in cp_in_completions; /* legacy /v1/completions clients */
+
+/** The pivot format: runs x->in over x->up. Provider and upstream come from x->up. */
+extern const struct cp_relay_fmt cp_fmt_pivot;
+/** Frees the pivot state of @p x (safe when there is none). */
+void cp_pivot_free(struct cp_relay_x *x);
 
 extern const struct cp_relay_fmt cp_fmt_chat_codex;      /* OpenAI Chat -> Codex */
 extern const struct cp_relay_fmt cp_fmt_responses_codex; /* OpenAI Responses -> Codex */
 extern const struct cp_relay_fmt cp_fmt_messages_codex;  /* Claude Messages -> Codex */
 extern const struct cp_relay_fmt cp_fmt_messages_claude; /* Claude Messages -> Claude */
 extern const struct cp_relay_fmt cp_fmt_chat_claude;     /* OpenAI Chat -> Claude */
+extern const struct cp_relay_fmt cp_fmt_chat_gemini;     /* OpenAI Chat -> Gemini (CLI or key) */
+extern const struct cp_relay_fmt cp_fmt_gemini_gemini;   /* Gemini -> Gemini (passed through) */
+extern const struct cp_relay_fmt cp_fmt_chat_qwen;       /* OpenAI Chat -> Qwen */
+extern const struct cp_relay_fmt cp_fmt_chat_iflow;      /* OpenAI Chat -> iFlow */
+extern const struct cp_relay_fmt cp_fmt_chat_compat;     /* OpenAI Chat -> openai-compatibility */
+extern const struct cp_relay_fmt cp_fmt_count_claude; /* Messages count_tokens on Claude */
+extern const struct cp_relay_fmt cp_fmt_count_gemini; /* Gemini countTokens on Gemini */
 
 /** Records the first translator failure of an attempt (keeps the first one). */
 void cp_relay_x_fail(struct cp_relay_x *x, int rc);
