@@ -62,7 +62,8 @@ const char *cp_authfile_provider_name(enum cp_auth_provider p)
 
 bool cp_authfile_provider_supported(enum cp_auth_provider p)
 {
-    return p == CP_AUTH_CODEX || p == CP_AUTH_CLAUDE;
+    return p == CP_AUTH_CODEX || p == CP_AUTH_CLAUDE || p == CP_AUTH_GEMINI || p == CP_AUTH_QWEN ||
+           p == CP_AUTH_IFLOW;
 }
 
 /* "type" is matched without regard to ASCII case and surrounding blanks, as CLIProxyAPI
@@ -551,6 +552,72 @@ static int parse_tokens(const cJSON *obj, struct cp_authfile *af, struct cm_json
     return rc;
 }
 
+/* an optional member that must be a string when present (read by nobody, checked anyway) */
+static int check_string(const cJSON *obj, const char *key, struct cm_json_err *je)
+{
+    const char *s = NULL;
+    return cm_json_opt_string(obj, key, NULL, &s, je);
+}
+
+/* gemini (spec 3.3(a)): project_id, auto, checked, and the nested oauth2 token */
+static int parse_gemini(const cJSON *obj, struct cp_authfile *af, struct cm_json_err *je)
+{
+    cJSON *tok = NULL, *scopes = NULL, *it;
+    bool b;
+    int rc = take_string(obj, "project_id", &af->project_id, je);
+    if (!rc)
+        rc = cm_json_opt_bool(obj, "auto", false, &b, je);
+    if (!rc)
+        rc = cm_json_opt_bool(obj, "checked", false, &b, je);
+    if (!rc)
+        rc = cm_json_opt_object(obj, "token", &tok, je);
+    if (rc || !tok)
+        return rc;
+    rc = take_string(tok, "access_token", &af->access_token, je);
+    if (!rc)
+        rc = take_string(tok, "refresh_token", &af->refresh_token, je);
+    if (!rc)
+        rc = take_string(tok, "token_uri", &af->token_uri, je);
+    if (!rc)
+        rc = take_string(tok, "client_id", &af->client_id, je);
+    if (!rc)
+        rc = take_string(tok, "client_secret", &af->client_secret, je);
+    if (!rc)
+        rc = check_string(tok, "token_type", je);
+    if (!rc)
+        rc = check_string(tok, "universe_domain", je);
+    if (!rc)
+        rc = parse_time_field(tok, "expiry", &af->has_expired, &af->expired, je);
+    if (!rc)
+        rc = cm_json_opt_array(tok, "scopes", &scopes, je);
+    for (it = scopes ? scopes->child : NULL; !rc && it; it = it->next)
+        if (!cJSON_IsString(it)) {
+            cm_json_err_set(je, CM_ERR_INVAL, "scopes", "must be a list of strings");
+            rc = CM_ERR_INVAL;
+        }
+    if (rc && rc != CM_ERR_NOMEM)
+        cm_json_err_scope(je, "token");
+    return rc;
+}
+
+/* qwen (3.4(a)) and iflow (3.5(a)) members beyond the common token fields */
+static int parse_extras(const cJSON *obj, struct cp_authfile *af, struct cm_json_err *je)
+{
+    int rc = CM_OK;
+    if (af->provider == CP_AUTH_QWEN)
+        return take_string(obj, "resource_url", &af->resource_url, je);
+    if (af->provider != CP_AUTH_IFLOW)
+        return CM_OK;
+    rc = take_string(obj, "api_key", &af->api_key, je);
+    if (!rc)
+        rc = take_string(obj, "cookie", &af->cookie, je);
+    if (!rc)
+        rc = check_string(obj, "token_type", je);
+    if (!rc)
+        rc = check_string(obj, "scope", je);
+    return rc;
+}
+
 /* codex: fill account_id / email (if the file has none) and plan_type from the id_token */
 static int apply_codex_claims(struct cp_authfile *af, struct cm_json_err *je)
 {
@@ -656,8 +723,12 @@ int cp_authfile_parse(const char *name, const char *data, size_t len, struct cp_
     rc = take_string(af->json, "email", &af->email, &je);
     if (!rc)
         rc = parse_knobs(af->json, af, &je);
-    if (!rc && cp_authfile_provider_supported(af->provider))
+    if (!rc && af->provider == CP_AUTH_GEMINI)
+        rc = parse_gemini(af->json, af, &je);
+    else if (!rc && cp_authfile_provider_supported(af->provider))
         rc = parse_tokens(af->json, af, &je);
+    if (!rc)
+        rc = parse_extras(af->json, af, &je);
     if (!rc && af->provider == CP_AUTH_CODEX)
         rc = apply_codex_claims(af, &je);
     if (rc) {
@@ -687,6 +758,13 @@ void cp_authfile_free(struct cp_authfile *af)
     cm_free(af->prefix);
     cm_free(af->proxy_url);
     cm_free(af->note);
+    cm_free(af->project_id);
+    cm_free(af->token_uri);
+    cm_free(af->client_id);
+    free_secret(af->client_secret);
+    cm_free(af->resource_url);
+    free_secret(af->api_key);
+    free_secret(af->cookie);
     free_list(af->excluded_models, af->n_excluded_models);
     free_list(af->header_names, af->n_headers);
     /* header values may carry credentials of their own */
@@ -720,6 +798,12 @@ int64_t cp_authfile_refresh_lead(const struct cp_authfile *af)
         return CP_AUTHFILE_LEAD_CODEX;
     case CP_AUTH_CLAUDE:
         return CP_AUTHFILE_LEAD_CLAUDE;
+    case CP_AUTH_GEMINI:
+        return CP_AUTHFILE_LEAD_GEMINI;
+    case CP_AUTH_QWEN:
+        return CP_AUTHFILE_LEAD_QWEN;
+    case CP_AUTH_IFLOW:
+        return CP_AUTHFILE_LEAD_IFLOW;
     default:
         return 0;
     }
@@ -752,6 +836,8 @@ struct refresh_new {
     char *id_token;      /* NULL: keep */
     struct jwt_info ji;  /* from the new id_token (codex) */
     char *email;         /* claude: account.email_address; NULL: keep */
+    char *resource_url;  /* qwen; NULL: keep */
+    char *token_type;    /* gemini; NULL: keep */
     cJSON *tree;         /* the updated copy of af->json */
 };
 
@@ -762,7 +848,54 @@ static void refresh_new_cleanup(struct refresh_new *n)
     free_secret(n->id_token);
     jwt_info_cleanup(&n->ji);
     cm_free(n->email);
+    cm_free(n->resource_url);
+    cm_free(n->token_type);
     delete_tree(n->tree);
+}
+
+/*
+ * iFlow's token endpoint often answers 200 {"success":false,"code":"500","message":...}
+ * (CLIProxyAPI issues 239, 1514): say so clearly, with the provider's code and message.
+ */
+static void iflow_missing_token(struct cp_authfile_err *err, const char *name, const cJSON *ans)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(ans, "message");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(ans, "code");
+    char code[32] = "";
+    if (!cJSON_IsString(m))
+        m = cJSON_GetObjectItemCaseSensitive(ans, "msg");
+    if (cJSON_IsString(c))
+        snprintf(code, sizeof code, "%.24s", c->valuestring);
+    else if (cJSON_IsNumber(c))
+        snprintf(code, sizeof code, "%.0f", c->valuedouble);
+    set_err(err, CM_ERR_UPSTREAM, name, "access_token",
+            "iflow token: missing access token in response%s%s%s%s%.200s", code[0] ? " (code " : "",
+            code, code[0] ? ")" : "", cJSON_IsString(m) ? ": " : "",
+            cJSON_IsString(m) ? m->valuestring : "");
+}
+
+/* gemini: writes the new token into the nested "token" object of @p tree (spec 3.3(c)) */
+static int gemini_tree(cJSON *tree, const struct refresh_new *n, const char *t_exp)
+{
+    cJSON *tok = cJSON_GetObjectItemCaseSensitive(tree, "token");
+    int rc;
+    if (!cJSON_IsObject(tok)) {
+        tok = NULL;
+        rc = cm_json_new_object(&tok);
+        if (!rc)
+            rc = cm_json_adopt(tree, "token", &tok);
+        if (rc)
+            return rc;
+        tok = cJSON_GetObjectItemCaseSensitive(tree, "token");
+    }
+    rc = cm_json_set_string(tok, "access_token", n->access_token);
+    if (!rc && n->token_type)
+        rc = cm_json_set_string(tok, "token_type", n->token_type);
+    if (!rc && n->refresh_token)
+        rc = cm_json_set_string(tok, "refresh_token", n->refresh_token);
+    if (!rc)
+        rc = cm_json_set_string(tok, "expiry", t_exp);
+    return rc;
 }
 
 static void swap_str(char **field, char **repl, bool secret)
@@ -814,6 +947,14 @@ int cp_authfile_apply_refresh(struct cp_authfile *af, const char *resp, size_t l
         set_err(err, rc, name, "", "token answer is not a JSON object");
         goto out;
     }
+    if (af->provider == CP_AUTH_IFLOW) {
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(ans, "access_token");
+        if (!at || cJSON_IsNull(at) || (cJSON_IsString(at) && !*at->valuestring)) {
+            rc = CM_ERR_UPSTREAM;
+            iflow_missing_token(err, name, ans);
+            goto out;
+        }
+    }
     rc = cm_json_get_string(ans, "access_token", &str, &je);
     if (!rc && !*str) {
         cm_json_err_set(&je, CM_ERR_INVAL, "access_token", "must not be empty");
@@ -827,6 +968,10 @@ int cp_authfile_apply_refresh(struct cp_authfile *af, const char *resp, size_t l
         rc = take_string(ans, "refresh_token", &n.refresh_token, &je);
     if (!rc)
         rc = take_string(ans, "id_token", &n.id_token, &je);
+    if (!rc && af->provider == CP_AUTH_QWEN)
+        rc = take_string(ans, "resource_url", &n.resource_url, &je);
+    if (!rc && af->provider == CP_AUTH_GEMINI)
+        rc = take_string(ans, "token_type", &n.token_type, &je);
     if (!rc && af->provider == CP_AUTH_CLAUDE) {
         rc = cm_json_opt_object(ans, "account", &account, &je);
         if (!rc && account) {
@@ -861,6 +1006,15 @@ int cp_authfile_apply_refresh(struct cp_authfile *af, const char *resp, size_t l
         goto out;
     }
     email_for_tree = af->provider == CP_AUTH_CODEX ? n.ji.email : n.email;
+    if (af->provider == CP_AUTH_GEMINI) {
+        rc = gemini_tree(n.tree, &n, t_exp);
+        if (rc) {
+            set_err(err, rc, name, "",
+                    rc == CM_ERR_NOMEM ? "out of memory" : "cannot update the tree");
+            goto out;
+        }
+        goto commit;
+    }
     rc = cm_json_set_string(n.tree, "access_token", n.access_token);
     if (!rc && n.refresh_token)
         rc = cm_json_set_string(n.tree, "refresh_token", n.refresh_token);
@@ -870,6 +1024,8 @@ int cp_authfile_apply_refresh(struct cp_authfile *af, const char *resp, size_t l
         rc = cm_json_set_string(n.tree, "account_id", n.ji.account_id);
     if (!rc && email_for_tree)
         rc = cm_json_set_string(n.tree, "email", email_for_tree);
+    if (!rc && n.resource_url)
+        rc = cm_json_set_string(n.tree, "resource_url", n.resource_url);
     if (!rc)
         rc = cm_json_set_string(n.tree, "expired", t_exp);
     if (!rc)
@@ -890,7 +1046,8 @@ int cp_authfile_apply_refresh(struct cp_authfile *af, const char *resp, size_t l
         swap_str(&af->type, &t, false);
     }
 
-    /* commit: nothing below can fail */
+commit:
+    /* nothing below can fail */
     swap_str(&af->access_token, &n.access_token, true);
     if (n.refresh_token)
         swap_str(&af->refresh_token, &n.refresh_token, true);
@@ -904,16 +1061,99 @@ int cp_authfile_apply_refresh(struct cp_authfile *af, const char *resp, size_t l
     }
     if (n.email)
         swap_str(&af->email, &n.email, false);
+    if (n.resource_url)
+        swap_str(&af->resource_url, &n.resource_url, false);
     af->has_expired = true;
     af->expired = now + expires_in;
-    af->has_last_refresh = true;
-    af->last_refresh = now;
+    if (af->provider != CP_AUTH_GEMINI) {
+        af->has_last_refresh = true;
+        af->last_refresh = now;
+    }
     delete_tree(af->json);
     af->json = n.tree;
     n.tree = NULL;
     rc = CM_OK;
 out:
     refresh_new_cleanup(&n);
+    delete_tree(ans);
+    return rc;
+}
+
+int cp_authfile_apply_iflow_userinfo(struct cp_authfile *af, const char *resp, size_t len,
+                                     struct cp_authfile_err *err)
+{
+    struct cm_json_parse_opts o = {.max_depth = CP_AUTHFILE_MAX_DEPTH,
+                                   .max_size = CP_AUTHFILE_MAX_SIZE};
+    struct cm_json_err je;
+    cJSON *ans = NULL, *data = NULL, *tree = NULL;
+    const cJSON *ok;
+    char *key = NULL, *email = NULL, *phone = NULL;
+    const char *name = af ? af->name : NULL;
+    const char *new_email;
+    int rc;
+
+    if (!af || (!resp && len)) {
+        rc = CM_ERR_INVAL;
+        set_err(err, rc, name, "", "bad arguments");
+        goto out;
+    }
+    if (af->provider != CP_AUTH_IFLOW) {
+        rc = CM_ERR_INVAL;
+        set_err(err, rc, name, "type", "user info is for iflow credentials only");
+        goto out;
+    }
+    rc = cm_json_parse(resp ? resp : "", len, &o, &ans, &je);
+    if (!rc && !cJSON_IsObject(ans))
+        rc = CM_ERR_PARSE;
+    if (rc) {
+        set_err(err, rc, name, "",
+                rc == CM_ERR_NOMEM ? "out of memory" : "iflow user info is not a JSON object");
+        goto out;
+    }
+    ok = cJSON_GetObjectItemCaseSensitive(ans, "success");
+    if (cJSON_IsFalse(ok)) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(ans, "message");
+        rc = CM_ERR_UPSTREAM;
+        set_err(err, rc, name, "success", "iflow user info failed%s%.200s",
+                cJSON_IsString(m) ? ": " : "", cJSON_IsString(m) ? m->valuestring : "");
+        goto out;
+    }
+    rc = cm_json_get_object(ans, "data", &data, &je);
+    if (!rc)
+        rc = take_string(data, "apiKey", &key, &je);
+    if (!rc)
+        rc = take_string(data, "email", &email, &je);
+    if (!rc)
+        rc = take_string(data, "phone", &phone, &je);
+    if (!rc && !key) {
+        cm_json_err_set(&je, CM_ERR_NOTFOUND, "apiKey", "is missing or empty");
+        rc = CM_ERR_NOTFOUND;
+    }
+    if (rc) {
+        set_json_err(err, name, &je, "iflow user info");
+        goto out;
+    }
+    new_email = af->email ? NULL : email ? email : phone;
+    tree = cJSON_Duplicate(af->json, 1);
+    rc = tree ? cm_json_set_string(tree, "api_key", key) : CM_ERR_NOMEM;
+    if (!rc && new_email)
+        rc = cm_json_set_string(tree, "email", new_email);
+    if (rc) {
+        set_err(err, rc, name, "", rc == CM_ERR_NOMEM ? "out of memory" : "cannot update the tree");
+        goto out;
+    }
+    /* commit: nothing below can fail */
+    swap_str(&af->api_key, &key, true);
+    if (new_email)
+        swap_str(&af->email, new_email == email ? &email : &phone, false);
+    delete_tree(af->json);
+    af->json = tree;
+    tree = NULL;
+out:
+    free_secret(key);
+    cm_free(email);
+    cm_free(phone);
+    delete_tree(tree);
     delete_tree(ans);
     return rc;
 }

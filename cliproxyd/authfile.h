@@ -29,15 +29,20 @@
 
 #define CP_AUTHFILE_LEAD_CODEX (5 * 24 * 3600) /* refresh 5 days before expiry (spec 3.1c) */
 #define CP_AUTHFILE_LEAD_CLAUDE (4 * 3600)     /* refresh 4 hours before expiry (spec 3.2c) */
+/* Gemini CLI: CLIProxyAPI refreshes inline when expired (spec 3.3c); we refresh 5 min ahead */
+#define CP_AUTHFILE_LEAD_GEMINI (5 * 60)
+#define CP_AUTHFILE_LEAD_QWEN (20 * 60)    /* spec 3.4(c) */
+#define CP_AUTHFILE_LEAD_IFLOW (24 * 3600) /* spec 3.5(c) (OAuth; cookie keys are not refreshed)   \
+                                            */
 
 /** The provider a file's "type" names. */
 enum cp_auth_provider {
     CP_AUTH_UNKNOWN = 0, /* a type we do not know at all */
     CP_AUTH_CODEX,       /* "codex": supported */
     CP_AUTH_CLAUDE,      /* "claude": supported */
-    CP_AUTH_GEMINI,      /* "gemini" (Gemini CLI): known, not yet supported */
-    CP_AUTH_QWEN,        /* "qwen": known, not yet supported */
-    CP_AUTH_IFLOW,       /* "iflow": known, not yet supported */
+    CP_AUTH_GEMINI,      /* "gemini" (Gemini CLI): supported */
+    CP_AUTH_QWEN,        /* "qwen": supported */
+    CP_AUTH_IFLOW,       /* "iflow": supported */
     CP_AUTH_ANTIGRAVITY, /* "antigravity": known, not yet supported */
     CP_AUTH_VERTEX,      /* "vertex": known, not yet supported */
     CP_AUTH_AISTUDIO,    /* "aistudio": known, not yet supported */
@@ -67,15 +72,24 @@ struct cp_authfile {
     char auth_index[CP_AUTHFILE_INDEX_SIZE]; /* cp_authfile_auth_index(name) */
 
     char *email;         /* field "email", else (codex) the id_token claim "email" */
-    char *access_token;  /* secret */
-    char *refresh_token; /* secret */
+    char *access_token;  /* secret; gemini: token.access_token */
+    char *refresh_token; /* secret; gemini: token.refresh_token */
     char *id_token;      /* secret (codex; claude files may carry one too) */
     char *account_id;    /* codex: field, else id_token claim chatgpt_account_id */
     char *plan_type;     /* codex: id_token claim chatgpt_plan_type, as written */
-    bool has_expired;    /* "expired" present and non-empty */
+    bool has_expired;    /* "expired" (gemini: token.expiry) present and non-empty */
     int64_t expired;     /* unix seconds (fraction dropped) when has_expired */
     bool has_last_refresh;
     int64_t last_refresh; /* unix seconds when has_last_refresh */
+
+    /* provider specifics (spec 3.3(a), 3.4(a), 3.5(a)) */
+    char *project_id;    /* gemini: "project_id" as written (one id, "a,b" or "ALL") */
+    char *token_uri;     /* gemini: token.token_uri */
+    char *client_id;     /* gemini: token.client_id */
+    char *client_secret; /* gemini: token.client_secret; secret */
+    char *resource_url;  /* qwen: "resource_url" (API host), as written */
+    char *api_key;       /* iflow: "api_key" (what inference sends); secret */
+    char *cookie;        /* iflow: "cookie" (BXAuth=...) of a cookie login; secret */
 
     /* knobs (spec section 2, last paragraph) */
     bool disabled;          /* "disabled" */
@@ -111,7 +125,7 @@ const char *cp_authfile_upstream_model(const struct cp_authfile *af, const char 
 /** "codex", "claude", ... for a provider; "unknown" for CP_AUTH_UNKNOWN. Static storage. */
 const char *cp_authfile_provider_name(enum cp_auth_provider p);
 
-/** true for the providers this build can serve (codex, claude). */
+/** true for the providers this build can serve (codex, claude, gemini, qwen, iflow). */
 bool cp_authfile_provider_supported(enum cp_auth_provider p);
 
 /**
@@ -124,11 +138,17 @@ bool cp_authfile_provider_supported(enum cp_auth_provider p);
  *    CM_ERR_INVAL); matched ignoring ASCII case and blanks. An unsupported or unknown
  *    type still parses (provider tells which), so the caller can skip it with a warning;
  *    for those only type, email and the knobs are read;
- *  - codex/claude: tokens are optional strings; "expired"/"last_refresh" RFC 3339 strings
- *    (see cp_authfile_parse_time(); "" = unknown); a present codex "id_token" must be a
- *    decodable JWT (header.payload.signature, payload base64url JSON object; the
+ *  - codex/claude/qwen/iflow: tokens are optional strings; "expired"/"last_refresh" RFC
+ *    3339 strings (see cp_authfile_parse_time(); "" = unknown); a present codex "id_token"
+ *    must be a decodable JWT (header.payload.signature, payload base64url JSON object; the
  *    signature is not checked) and fills account_id (if the field is absent), email (if
  *    absent) and plan_type;
+ *  - gemini: "project_id" string, "auto"/"checked" bools, optional "token" object with
+ *    strings access_token, refresh_token, token_type, token_uri, client_id,
+ *    client_secret, universe_domain, "scopes" (list of strings) and "expiry" (RFC 3339,
+ *    fraction and zone offset allowed) -> has_expired/expired;
+ *  - qwen: "resource_url" string; iflow: "api_key", "cookie", "token_type", "scope"
+ *    strings;
  *  - knobs: disabled bool; priority integer or a string holding one (int32 range);
  *    prefix string without '/'; proxy_url, note strings; excluded_models string list;
  *    disable_cooling bool; headers object of strings.
@@ -143,7 +163,8 @@ int cp_authfile_parse(const char *name, const char *data, size_t len, struct cp_
 /** Wipes the secrets and frees @p af and everything it owns. NULL is a no-op. */
 void cp_authfile_free(struct cp_authfile *af);
 
-/** Seconds before expiry at which @p af wants a refresh (codex 5 d, claude 4 h; 0 others). */
+/** Seconds before expiry at which @p af wants a refresh (codex 5 d, claude 4 h, gemini
+ *  5 min, qwen 20 min, iflow 24 h; 0 others). */
 int64_t cp_authfile_refresh_lead(const struct cp_authfile *af);
 
 /**
@@ -163,18 +184,35 @@ bool cp_authfile_is_expired(const struct cp_authfile *af, const struct cm_clock 
  * borrowed) at the wall time of @p clk (NULL = real clock). The answer must carry a
  * non-empty "access_token" and an integer "expires_in" > 0; "refresh_token" and
  * "id_token" are optional (missing or "" keeps the old one). Then, as spec 3.1(c) / 3.2(c)
- * say, the struct and its JSON tree get: access_token, refresh_token, id_token (codex),
- * account_id (codex, from the new id_token, if non-empty), email (codex: id_token claim;
- * claude: "account"."email_address"; when given), expired = now + expires_in and
- * last_refresh = now (RFC 3339 UTC), type. Every other member of the tree stays as it
- * was, in place. All or nothing: on error @p af is unchanged. Only codex and claude
- * (CM_ERR_INVAL otherwise). Returns CM_OK, CM_ERR_NOMEM, CM_ERR_PARSE / CM_ERR_LIMIT
- * (answer not JSON / too big), CM_ERR_NOTFOUND (access_token or expires_in missing) or
- * CM_ERR_INVAL (a field of the wrong type or range, bad id_token), @p err
- * (may be NULL) filled on failure.
+ * / 3.4(c) / 3.5(c) say, the struct and its JSON tree get: access_token, refresh_token,
+ * id_token (codex), account_id (codex, from the new id_token, if non-empty), email
+ * (codex: id_token claim; claude: "account"."email_address"; when given), resource_url
+ * (qwen, when given), expired = now + expires_in and last_refresh = now (RFC 3339 UTC),
+ * type. Gemini (spec 3.3(c)): only the nested "token" object changes (created if
+ * missing): access_token, token_type (when given), expiry = now + expires_in (RFC 3339
+ * UTC), refresh_token (when given); the struct's tokens and expiry follow. Every other
+ * member of the tree stays as it was, in place. All or nothing: on error @p af is
+ * unchanged. Returns CM_OK, CM_ERR_NOMEM, CM_ERR_PARSE / CM_ERR_LIMIT (answer not JSON /
+ * too big), CM_ERR_NOTFOUND (access_token or expires_in missing), CM_ERR_UPSTREAM (iflow
+ * answer without an access token, e.g. {"success":false,"code":"500","message":...}:
+ * "iflow token: missing access token in response" plus the provider's code and message)
+ * or CM_ERR_INVAL (a field of the wrong type or range, bad id_token, a provider this
+ * build does not support), @p err (may be NULL) filled on failure.
  */
 int cp_authfile_apply_refresh(struct cp_authfile *af, const char *resp, size_t len,
                               const struct cm_clock *clk, struct cp_authfile_err *err);
+
+/**
+ * Applies iFlow's getUserInfo answer (@p len bytes at @p resp, borrowed)
+ * {"success":true,"data":{"apiKey","email","phone"}}: api_key (struct and tree) = apiKey,
+ * and, when @p af has no email, email = data.email, else data.phone. Every other member
+ * stays. All or nothing. CM_OK; CM_ERR_UPSTREAM ("success" false: the provider's message
+ * is in @p err); CM_ERR_NOTFOUND (no data / empty apiKey); CM_ERR_PARSE / CM_ERR_LIMIT
+ * (not JSON); CM_ERR_INVAL (not iflow, wrong field types); CM_ERR_NOMEM. @p err (may be
+ * NULL) filled on failure.
+ */
+int cp_authfile_apply_iflow_userinfo(struct cp_authfile *af, const char *resp, size_t len,
+                                     struct cp_authfile_err *err);
 
 /**
  * Prints the tree of @p af as compact JSON plus a '\n' into a new string; caller frees

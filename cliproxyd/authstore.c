@@ -96,6 +96,9 @@ static int cred_new(struct cp_authfile **afp, struct cp_authstore_cred **out)
     c->provider = cp_authfile_provider_name(af->provider);
     c->provider_id = af->provider;
     c->access_token = af->access_token;
+    c->api_key = af->api_key;
+    c->resource_url = af->resource_url;
+    c->project_id = af->project_id;
     c->account_id = af->account_id;
     c->proxy_url = af->proxy_url;
     atomic_init(&c->_refs, 1);
@@ -967,8 +970,11 @@ static void refresh_failed(struct cp_authstore *st, const char *id, int permanen
 
 /* Applies a token answer to a copy of @p cur, writes it, swaps it in (load_mu held). */
 static int refresh_succeeded(struct cp_authstore *st, const char *id,
-                             const struct cp_authstore_cred *cur, const char *resp, size_t len)
+                             const struct cp_authstore_cred *cur, const char *resp, size_t len,
+                             const char *userinfo, size_t ulen)
 {
+    struct cp_authfile_err uerr;
+    int urc = CM_OK;
     unsigned char dig[CM_CRYPTO_SHA256_LEN];
     struct cp_authfile *copy = NULL;
     struct cp_authstore_cred *cred = NULL, *old = NULL;
@@ -992,6 +998,14 @@ static int refresh_succeeded(struct cp_authstore *st, const char *id,
         refresh_failed(st, id, 0, err.msg[0] ? err.msg : cm_err_str(rc));
         goto out;
     }
+    memset(&uerr, 0, sizeof uerr);
+    if (userinfo) {
+        /* on failure copy is unchanged: the new tokens are kept with the old api_key */
+        urc = cp_authfile_apply_iflow_userinfo(copy, userinfo, ulen, &uerr);
+        if (urc)
+            cm_log_warn(NULL, "auth file '%s': token refreshed, but %s", id,
+                        uerr.msg[0] ? uerr.msg : cm_err_str(urc));
+    }
     rc = cp_authfile_serialize(copy, &nt, &ntlen);
     if (!rc)
         rc = cred_new(&copy, &cred);
@@ -1014,7 +1028,9 @@ static int refresh_succeeded(struct cp_authstore *st, const char *id,
         e->failures = 0;
         e->retry_at_ms = 0;
         cm_free(e->error);
-        e->error = wrc ? cm_strdup("refreshed, but the file could not be written") : NULL;
+        e->error = wrc   ? cm_strdup("refreshed, but the file could not be written")
+                   : urc ? cm_strdup(uerr.msg[0] ? uerr.msg : "iflow user info failed")
+                         : NULL;
         if (!wrc) {
             memcpy(e->digest, dig, sizeof dig);
             e->has_digest = 1;
@@ -1046,6 +1062,13 @@ out:
 int cp_authstore_finish_refresh(struct cp_authstore *st, const char *id, const char *resp,
                                 size_t len, int permanent, const char *error)
 {
+    return cp_authstore_finish_refresh_ex(st, id, resp, len, NULL, 0, permanent, error);
+}
+
+int cp_authstore_finish_refresh_ex(struct cp_authstore *st, const char *id, const char *resp,
+                                   size_t len, const char *userinfo, size_t ulen, int permanent,
+                                   const char *error)
+{
     struct cp_authstore_cred *cur = NULL;
     struct entry *e;
     int rc = CM_OK, changed = 0;
@@ -1075,7 +1098,7 @@ int cp_authstore_finish_refresh(struct cp_authstore *st, const char *id, const c
         goto out;
     }
     if (resp)
-        rc = refresh_succeeded(st, id, cur, resp, len);
+        rc = refresh_succeeded(st, id, cur, resp, len, userinfo, ulen);
     else
         refresh_failed(st, id, permanent, error);
 out:

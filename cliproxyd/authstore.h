@@ -6,10 +6,10 @@
  * Every "*.json" directly in the directory (names starting with '.' are ignored: they
  * are temporaries of atomic writers) is one entry named by its file name, which is also
  * its scheduler id. An entry is one of:
- *  - VALID: a codex / claude credential, registered in the struct cp_sched with the
- *    file's priority, disabled, disable_cooling, prefix and excluded_models, and the
- *    model list the opts' callback gives; its current snapshot (struct cp_authstore_cred)
- *    is what request threads use;
+ *  - VALID: a codex / claude / gemini / qwen / iflow credential, registered in the struct cp_sched
+ * with the file's priority, disabled, disable_cooling, prefix and excluded_models, and the model
+ * list the opts' callback gives; its current snapshot (struct cp_authstore_cred) is what request
+ * threads use;
  *  - INVALID: the file could not be parsed (or registered); logged once per content
  *    with its message (file and field, never a token) and listed with it;
  *  - UNSUPPORTED: a provider this build does not serve yet (gemini, qwen, ...): one
@@ -63,9 +63,15 @@ struct cp_authstore; /* opaque */
  */
 struct cp_authstore_cred {
     const char *id;       /* file name (scheduler id) */
-    const char *provider; /* "codex" / "claude" (static storage) */
+    const char *provider; /* "codex" / "claude" / "gemini" / "qwen" / "iflow" (static) */
     enum cp_auth_provider provider_id;
-    const char *access_token;     /* secret; NULL when the file has none */
+    const char *access_token;     /* secret; the bearer token (gemini: token.access_token; iflow:
+                                     the OAuth token, NOT what inference sends); NULL if none */
+    const char *api_key;          /* iflow: the API key inference sends; secret; NULL if none */
+    const char *resource_url;     /* qwen: API host as written (cp_qwen_base()); NULL if none */
+    const char *project_id;       /* gemini: "project_id" as written: one id, or a comma list /
+                                     "ALL" (multi-project files are registered once; the relay
+                                     uses the first id); NULL if none */
     const char *account_id;       /* codex; NULL when unknown */
     const char *proxy_url;        /* per-file proxy; NULL = global */
     const struct cp_authfile *af; /* the parsed file: email, headers, refresh token ... */
@@ -202,7 +208,21 @@ int cp_authstore_finish_refresh(struct cp_authstore *st, const char *id, const c
                                 size_t len, int permanent, const char *error);
 
 /**
- * Built-in model lists (spec 3.1(f) by plan_type, 3.2(f)) usable as a models callback;
+ * cp_authstore_finish_refresh() for iFlow's two-step refresh: on success the token answer
+ * @p resp is applied and then, if @p userinfo (@p ulen bytes, borrowed) is not NULL,
+ * iFlow's getUserInfo answer (cp_authfile_apply_iflow_userinfo(): the new api_key), and
+ * the file is written once with both. A user-info answer that cannot be applied does
+ * not lose the new tokens: they are kept and written (CM_OK), the old api_key stays and
+ * the message is logged and remembered as the entry's error. Otherwise as
+ * cp_authstore_finish_refresh().
+ */
+int cp_authstore_finish_refresh_ex(struct cp_authstore *st, const char *id, const char *resp,
+                                   size_t len, const char *userinfo, size_t ulen, int permanent,
+                                   const char *error);
+
+/**
+ * Built-in model lists (spec 3.1(f) by plan_type, 3.2(f), 3.3(f), 3.4(f), 3.5(f)) usable
+ * as a models callback;
  * @p ud unused. CM_ERR_INVAL for other providers.
  */
 int cp_authstore_default_models(const struct cp_authfile *af, const char *const **models, size_t *n,

@@ -32,6 +32,33 @@ static const char *const claude[] = {"claude-haiku-4-5-20251001",  "claude-sonne
                                      "claude-opus-4-20250514",     "claude-sonnet-4-20250514",
                                      "claude-3-7-sonnet-20250219", "claude-3-5-haiku-20241022"};
 
+/* Gemini CLI (spec 3.3(f)) */
+static const char *const gemini[] = {"gemini-2.5-pro",
+                                     "gemini-2.5-flash",
+                                     "gemini-2.5-flash-lite",
+                                     "gemini-3-pro-preview",
+                                     "gemini-3.1-pro-preview",
+                                     "gemini-3-flash-preview",
+                                     "gemini-3.1-flash-lite-preview"};
+/* Qwen (spec 3.4(f): coder-model; the two qwen3-coder ids Qwen Code also accepts) */
+static const char *const qwen[] = {"coder-model", "qwen3-coder-plus", "qwen3-coder-flash"};
+/* iFlow (spec 3.5(f)) */
+static const char *const iflow[] = {"qwen3-coder-plus",
+                                    "qwen3-max",
+                                    "qwen3-vl-plus",
+                                    "qwen3-max-preview",
+                                    "glm-4.6",
+                                    "kimi-k2",
+                                    "deepseek-v3.2",
+                                    "deepseek-v3.1",
+                                    "deepseek-r1",
+                                    "deepseek-v3",
+                                    "qwen3-32b",
+                                    "qwen3-235b-a22b-thinking-2507",
+                                    "qwen3-235b-a22b-instruct",
+                                    "qwen3-235b",
+                                    "iflow-rome-30ba3b"};
+
 size_t cp_catalog_models(const char *provider, const char *plan, const char *const **ids)
 {
     *ids = NULL;
@@ -40,6 +67,18 @@ size_t cp_catalog_models(const char *provider, const char *plan, const char *con
     if (strcmp(provider, "claude") == 0) {
         *ids = claude;
         return N(claude);
+    }
+    if (strcmp(provider, "gemini") == 0 || strcmp(provider, "gemini-cli") == 0) {
+        *ids = gemini;
+        return N(gemini);
+    }
+    if (strcmp(provider, "qwen") == 0) {
+        *ids = qwen;
+        return N(qwen);
+    }
+    if (strcmp(provider, "iflow") == 0) {
+        *ids = iflow;
+        return N(iflow);
     }
     if (strcmp(provider, "codex") == 0) {
         /* team / business / go -> the team list; free -> free; anything else -> pro */
@@ -60,5 +99,11 @@ const char *cp_catalog_owner(const char *provider)
         return "openai";
     if (provider && strcmp(provider, "claude") == 0)
         return "anthropic";
+    if (provider && (strcmp(provider, "gemini") == 0 || strcmp(provider, "gemini-cli") == 0))
+        return "google";
+    if (provider && strcmp(provider, "qwen") == 0)
+        return "qwen";
+    if (provider && strcmp(provider, "iflow") == 0)
+        return "iflow";
     return "cliproxyd";
 }

@@ -88,14 +88,14 @@ def test_files_dropped_in_are_served():
 
 def test_unsupported_and_malformed_are_skipped():
     before = model_ids()
-    put("gemini-dave@example.com-proj.json", {"type": "gemini", "email": "dave@example.com",
+    put("kimi-dave@example.com.json", {"type": "kimi", "email": "dave@example.com",
                                                "token": {"access_token": "ya29.secret"}})
     put("codex-broken.json", '{"type": "codex", "priority": [1, 2]}')
     put("not-json.json", "{this is not json")
     time.sleep(0.8)
     assert model_ids() == before
     log = open(proc.log, "rb").read()
-    for needle in (b"gemini-dave@example.com-proj.json", b"codex-broken.json", b"priority",
+    for needle in (b"kimi-dave@example.com.json", b"codex-broken.json", b"priority",
                    b"not-json.json"):
         assert needle in log, needle
 

@@ -26,8 +26,8 @@ with open(os.path.join(AUTH, "codex-m1@example.com-pro.json"), "w") as f:
                    "chatgpt_account_id": "acct-m1", "chatgpt_plan_type": "pro"}})}, f)
 with open(os.path.join(AUTH, "broken.json"), "w") as f:
     f.write('{"type": "codex", "priority": "high"}')
-with open(os.path.join(AUTH, "gemini-g@example.com-p.json"), "w") as f:
-    json.dump({"type": "gemini", "email": "g@example.com"}, f)
+with open(os.path.join(AUTH, "kimi-g@example.com.json"), "w") as f:
+    json.dump({"type": "kimi", "email": "g@example.com"}, f)
 
 
 def start(secret):
@@ -71,7 +71,7 @@ def test_key_required_and_listing():
     assert f["codex-m1@example.com-pro.json"]["status"] == "active"
     assert f["codex-m1@example.com-pro.json"]["email"] == "m1@example.com"
     assert f["broken.json"]["status"] == "invalid" and "priority" in f["broken.json"]["last_error"]
-    assert f["gemini-g@example.com-p.json"]["status"] == "unsupported"
+    assert f["kimi-g@example.com.json"]["status"] == "unsupported"
     # a quota 429 cools the account; reset-quota clears it
     http("POST", fake.url + "/_script", {"acct-m1": [{"status": 429, "resets_in_seconds": 900}]})
     st, _, _ = http("POST", p.url + "/v1/chat/completions",
@@ -109,7 +109,7 @@ def test_key_required_and_listing():
     assert f'cliproxyd_requests_total{{{series},status="429"}} 1' in m, m
     assert f'cliproxyd_tokens_total{{{series},kind="input"}} 42' in m, m
     assert 'cliproxyd_request_duration_seconds_count 2' in m
-    assert 'cliproxyd_credential_state{credential="gemini-g@example.com-p.json",state="unsupported"} 1' in m
+    assert 'cliproxyd_credential_state{credential="kimi-g@example.com.json",state="unsupported"} 1' in m
     st, _, body = http("GET", p.url + "/v0/management/usage", headers=auth)
     u = json.loads(body)
     assert st == 200 and u["total_requests"] == 2 and u["success_count"] == 1, u

@@ -178,7 +178,7 @@ def test_upload_refused():
         assert st == 400, (name, st, r)
     assert not os.path.exists(os.path.join(TMP, "escape.json"))
     cases = [(b"not json", "JSON"), (b"[1, 2]", ""), (b'{"email": "x"}', "type"),
-             (json.dumps({"type": "gemini", "email": "g@example.com"}).encode(), "not supported"),
+             (json.dumps({"type": "kimi", "email": "g@example.com"}).encode(), "not supported"),
              (json.dumps({"type": "codex", "priority": "high"}).encode(), "priority")]
     for content, word in cases:
         st, r = mgmt("POST", "/auth-files?name=bad.json", content)

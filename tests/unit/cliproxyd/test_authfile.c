@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_authfile.c - cp_authfile: the codex/claude/gemini fixtures, the knobs (priority as
+ * test_authfile.c - cp_authfile: the codex/claude/gemini fixtures, qwen/iflow files (valid
+ * and wrong field types), provider refreshes (gemini's nested token, qwen resource_url,
+ * iflow's {"success":false} answer and getUserInfo), the knobs (priority as
  * int and numeric string), JWT claims, RFC 3339 variants, refresh-lead boundaries with a
  * fake clock, applying a refresh (unknown members kept byte for byte), malformed files,
  * the atomic write (mode, content, failures leave the old file), login file names,
@@ -204,19 +206,20 @@ static void t_unsupported_providers(void **state)
     static const struct {
         const char *type;
         enum cp_auth_provider p;
-    } cases[] = {{"qwen", CP_AUTH_QWEN},
-                 {"iflow", CP_AUTH_IFLOW},
-                 {"antigravity", CP_AUTH_ANTIGRAVITY},
+    } cases[] = {{"antigravity", CP_AUTH_ANTIGRAVITY},
                  {"vertex", CP_AUTH_VERTEX},
                  {"kimi", CP_AUTH_KIMI},
                  {"xai", CP_AUTH_XAI},
                  {"aistudio", CP_AUTH_AISTUDIO},
                  {"something-new", CP_AUTH_UNKNOWN},
                  {" Codex ", CP_AUTH_CODEX}};
-    struct cp_authfile *af = parse_fixture("gemini-carol@example.com-proj.json");
+    struct cp_authfile *af =
+        parse_str("kimi-carol.json", "{\"type\":\"kimi\",\"email\":"
+                                     "\"carol@example.com\",\"access_token\":\"t\","
+                                     "\"refresh_token\":\"r\"}");
     char doc[256];
     (void)state;
-    assert_int_equal(af->provider, CP_AUTH_GEMINI);
+    assert_int_equal(af->provider, CP_AUTH_KIMI);
     assert_false(cp_authfile_provider_supported(af->provider));
     assert_string_equal(af->email, "carol@example.com");
     assert_null(af->access_token);
@@ -864,6 +867,314 @@ static void t_write_atomic(void **state)
 
 /* ---- names ---- */
 
+/* ---- gemini / qwen / iflow ---- */
+
+/* 2026-11-22T05:00:00Z */
+#define GEMINI_EXPIRY INT64_C(1795323600)
+
+static void expect_parse_error(const char *doc, int rc, const char *field)
+{
+    struct cp_authfile *af = NULL;
+    struct cp_authfile_err e;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(cp_authfile_parse("x.json", doc, strlen(doc), &af, &e), rc);
+    assert_null(af);
+    if (strcmp(e.field, field) != 0)
+        fail_msg("%s: field '%s', want '%s' (%s)", doc, e.field, field, e.msg);
+}
+
+static void t_gemini_parse(void **state)
+{
+    struct cp_authfile *af = parse_fixture("gemini-carol@example.com-proj.json");
+    struct cm_clock_fake f;
+    (void)state;
+    assert_int_equal(af->provider, CP_AUTH_GEMINI);
+    assert_true(cp_authfile_provider_supported(af->provider));
+    assert_string_equal(af->email, "carol@example.com");
+    assert_string_equal(af->project_id, "proj-123");
+    assert_string_equal(af->access_token, "ya29.xxxx");
+    assert_string_equal(af->refresh_token, "1//yyyy");
+    assert_true(af->has_expired);
+    assert_int_equal(af->expired, GEMINI_EXPIRY);
+    assert_null(af->client_id);
+    assert_int_equal(cp_authfile_refresh_lead(af), 300);
+    cm_clock_fake_init(&f, (GEMINI_EXPIRY - 301) * 1000, 0);
+    assert_false(cp_authfile_needs_refresh(af, &f.clock));
+    cm_clock_fake_init(&f, (GEMINI_EXPIRY - 300) * 1000, 0);
+    assert_true(cp_authfile_needs_refresh(af, &f.clock));
+    cp_authfile_free(af);
+
+    /* every field, a Go oauth2 expiry with nanoseconds and an offset, a multi-project id */
+    af = parse_str("gemini-d@example.com-all.json",
+                   "{\"type\":\"gemini\",\"email\":\"d@example.com\",\"project_id\":\"p-1,p-2\","
+                   "\"auto\":false,\"checked\":true,\"token\":{\"access_token\":\"ya29.a\","
+                   "\"token_type\":\"Bearer\",\"refresh_token\":\"1//r\","
+                   "\"expiry\":\"2026-11-22T13:00:00.123456789+08:00\","
+                   "\"token_uri\":\"https://oauth2.googleapis.com/token\","
+                   "\"client_id\":\"cid.apps.googleusercontent.com\",\"client_secret\":\"csec\","
+                   "\"scopes\":[\"https://www.googleapis.com/auth/cloud-platform\"],"
+                   "\"universe_domain\":\"googleapis.com\"}}");
+    assert_string_equal(af->project_id, "p-1,p-2");
+    assert_int_equal(af->expired, GEMINI_EXPIRY);
+    assert_string_equal(af->token_uri, "https://oauth2.googleapis.com/token");
+    assert_string_equal(af->client_id, "cid.apps.googleusercontent.com");
+    assert_string_equal(af->client_secret, "csec");
+    cp_authfile_free(af);
+
+    /* no token object: parses, nothing to refresh with */
+    af = parse_str("g.json", "{\"type\":\"gemini-cli\",\"project_id\":\"p\"}");
+    assert_int_equal(af->provider, CP_AUTH_GEMINI);
+    assert_null(af->access_token);
+    assert_false(cp_authfile_needs_refresh(af, NULL));
+    cp_authfile_free(af);
+
+    expect_parse_error("{\"type\":\"gemini\",\"project_id\":5}", CM_ERR_INVAL, "project_id");
+    expect_parse_error("{\"type\":\"gemini\",\"auto\":\"yes\"}", CM_ERR_INVAL, "auto");
+    expect_parse_error("{\"type\":\"gemini\",\"token\":\"ya29\"}", CM_ERR_INVAL, "token");
+    expect_parse_error("{\"type\":\"gemini\",\"token\":{\"expiry\":12}}", CM_ERR_INVAL,
+                       "token.expiry");
+    expect_parse_error("{\"type\":\"gemini\",\"token\":{\"expiry\":\"tomorrow\"}}", CM_ERR_INVAL,
+                       "token.expiry");
+    expect_parse_error("{\"type\":\"gemini\",\"token\":{\"access_token\":[]}}", CM_ERR_INVAL,
+                       "token.access_token");
+    expect_parse_error("{\"type\":\"gemini\",\"token\":{\"scopes\":[1]}}", CM_ERR_INVAL,
+                       "token.scopes");
+}
+
+static void t_qwen_iflow_parse(void **state)
+{
+    struct cp_authfile *af;
+    (void)state;
+    af = parse_str(
+        "qwen-q@example.com.json",
+        "{\"type\":\"qwen\",\"email\":\"q@example.com\",\"access_token\":\"qat\","
+        "\"refresh_token\":\"qrt\",\"resource_url\":\"portal.qwen.ai\","
+        "\"last_refresh\":\"2026-11-22T04:00:00Z\",\"expired\":\"2026-11-22T05:00:00Z\"}");
+    assert_int_equal(af->provider, CP_AUTH_QWEN);
+    assert_true(cp_authfile_provider_supported(af->provider));
+    assert_string_equal(af->access_token, "qat");
+    assert_string_equal(af->refresh_token, "qrt");
+    assert_string_equal(af->resource_url, "portal.qwen.ai");
+    assert_int_equal(af->expired, GEMINI_EXPIRY);
+    assert_int_equal(af->last_refresh, GEMINI_EXPIRY - 3600);
+    assert_int_equal(cp_authfile_refresh_lead(af), 20 * 60);
+    cp_authfile_free(af);
+    expect_parse_error("{\"type\":\"qwen\",\"resource_url\":1}", CM_ERR_INVAL, "resource_url");
+    expect_parse_error("{\"type\":\"qwen\",\"expired\":12}", CM_ERR_INVAL, "expired");
+
+    af = parse_str("iflow-i@example.com-1.json",
+                   "{\"type\":\"iflow\",\"email\":\"i@example.com\",\"access_token\":\"iat\","
+                   "\"refresh_token\":\"irt\",\"api_key\":\"sk-iflow\",\"token_type\":\"bearer\","
+                   "\"scope\":\"read\",\"cookie\":\"\",\"expired\":\"2026-11-22T05:00:00Z\"}");
+    assert_int_equal(af->provider, CP_AUTH_IFLOW);
+    assert_string_equal(af->api_key, "sk-iflow");
+    assert_null(af->cookie);
+    assert_int_equal(cp_authfile_refresh_lead(af), 24 * 3600);
+    cp_authfile_free(af);
+    /* a cookie credential: API key and cookie, no refresh token -> never refreshed here */
+    af = parse_str("iflow-c.json", "{\"type\":\"iflow\",\"api_key\":\"sk-c\",\"cookie\":"
+                                   "\"BXAuth=abc;\",\"expire_time\":\"2026-12-01 10:00\"}");
+    assert_string_equal(af->cookie, "BXAuth=abc;");
+    assert_string_equal(af->api_key, "sk-c");
+    assert_false(cp_authfile_needs_refresh(af, NULL));
+    cp_authfile_free(af);
+    expect_parse_error("{\"type\":\"iflow\",\"api_key\":5}", CM_ERR_INVAL, "api_key");
+    expect_parse_error("{\"type\":\"iflow\",\"cookie\":{}}", CM_ERR_INVAL, "cookie");
+    expect_parse_error("{\"type\":\"iflow\",\"scope\":[]}", CM_ERR_INVAL, "scope");
+}
+
+static void t_apply_refresh_gemini(void **state)
+{
+    struct cp_authfile *af = parse_str(
+        "gemini-e.json", "{\"type\":\"gemini\",\"email\":\"e@example.com\",\"project_id\":\"p\","
+                         "\"token\":{\"access_token\":\"old\",\"refresh_token\":\"1//keep\","
+                         "\"token_type\":\"Bearer\",\"expiry\":\"2026-11-22T05:00:00Z\","
+                         "\"client_id\":\"cid\",\"scopes\":[\"s\"]},\"auto\":true}");
+    static const char resp[] = "{\"access_token\":\"ya29.new\",\"expires_in\":3599,"
+                               "\"token_type\":\"Bearer\",\"scope\":\"s\",\"id_token\":\"x.y.z\"}";
+    struct cm_clock_fake f;
+    char *out = NULL;
+    size_t len;
+    cJSON *j, *tok;
+    (void)state;
+    cm_clock_fake_init(&f, GEMINI_EXPIRY * 1000, 0);
+    assert_int_equal(cp_authfile_apply_refresh(af, S(resp), &f.clock, NULL), CM_OK);
+    assert_string_equal(af->access_token, "ya29.new");
+    assert_string_equal(af->refresh_token, "1//keep");
+    assert_int_equal(af->expired, GEMINI_EXPIRY + 3599);
+    assert_int_equal(cp_authfile_serialize(af, &out, &len), CM_OK);
+    j = parse_json(out, len);
+    /* top level untouched (no access_token/expired/last_refresh written there) */
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "access_token"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "expired"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "last_refresh"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "id_token"));
+    assert_string_equal(tree_str(j, "project_id"), "p");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "auto")));
+    tok = cJSON_GetObjectItemCaseSensitive(j, "token");
+    assert_string_equal(tree_str(tok, "access_token"), "ya29.new");
+    assert_string_equal(tree_str(tok, "refresh_token"), "1//keep");
+    assert_string_equal(tree_str(tok, "token_type"), "Bearer");
+    assert_string_equal(tree_str(tok, "expiry"), "2026-11-22T05:59:59Z");
+    assert_string_equal(tree_str(tok, "client_id"), "cid");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(tok, "scopes")), 1);
+    assert_int_equal(cJSON_GetArraySize(j), 5);
+    cJSON_Delete(j);
+    cm_free(out);
+    /* a new refresh token replaces the old one */
+    assert_int_equal(
+        cp_authfile_apply_refresh(
+            af, S("{\"access_token\":\"a2\",\"expires_in\":60,\"refresh_token\":\"1//n\"}"),
+            &f.clock, NULL),
+        CM_OK);
+    assert_string_equal(af->refresh_token, "1//n");
+    cp_authfile_free(af);
+}
+
+static void t_apply_refresh_qwen(void **state)
+{
+    struct cp_authfile *af = parse_str(
+        "qwen-q.json", "{\"type\":\"Qwen\",\"email\":\"q@example.com\",\"access_token\":\"qat\","
+                       "\"refresh_token\":\"qrt\",\"resource_url\":\"portal.qwen.ai\","
+                       "\"expired\":\"2026-11-22T05:00:00Z\",\"note\":\"n\"}");
+    struct cm_clock_fake f;
+    char *out = NULL;
+    size_t len;
+    cJSON *j;
+    (void)state;
+    cm_clock_fake_init(&f, GEMINI_EXPIRY * 1000, 0);
+    assert_int_equal(
+        cp_authfile_apply_refresh(
+            af,
+            S("{\"access_token\":\"qat2\",\"refresh_token\":\"qrt2\",\"token_type\":"
+              "\"Bearer\",\"resource_url\":\"dashscope.example.com\",\"expires_in\":7200}"),
+            &f.clock, NULL),
+        CM_OK);
+    assert_string_equal(af->access_token, "qat2");
+    assert_string_equal(af->refresh_token, "qrt2");
+    assert_string_equal(af->resource_url, "dashscope.example.com");
+    assert_int_equal(cp_authfile_serialize(af, &out, &len), CM_OK);
+    j = parse_json(out, len);
+    assert_string_equal(tree_str(j, "access_token"), "qat2");
+    assert_string_equal(tree_str(j, "refresh_token"), "qrt2");
+    assert_string_equal(tree_str(j, "resource_url"), "dashscope.example.com");
+    assert_string_equal(tree_str(j, "expired"), "2026-11-22T07:00:00Z");
+    assert_string_equal(tree_str(j, "last_refresh"), "2026-11-22T05:00:00Z");
+    assert_string_equal(tree_str(j, "type"), "qwen");
+    assert_string_equal(tree_str(j, "note"), "n");
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "token_type"));
+    cJSON_Delete(j);
+    cm_free(out);
+    /* no resource_url in the answer: the old one stays */
+    assert_int_equal(cp_authfile_apply_refresh(
+                         af, S("{\"access_token\":\"qat3\",\"expires_in\":60}"), &f.clock, NULL),
+                     CM_OK);
+    assert_string_equal(af->resource_url, "dashscope.example.com");
+    assert_string_equal(af->refresh_token, "qrt2");
+    cp_authfile_free(af);
+}
+
+static void t_apply_refresh_iflow(void **state)
+{
+    struct cp_authfile *af = parse_str(
+        "iflow-i.json", "{\"type\":\"iflow\",\"email\":\"i@example.com\",\"access_token\":\"iat\","
+                        "\"refresh_token\":\"irt\",\"api_key\":\"sk-old\",\"cookie\":\"\"}");
+    static const char fail500[] =
+        "{\"success\":false,\"code\":\"500\",\"message\":\"server busy\",\"data\":null}";
+    struct cm_clock_fake f;
+    struct cp_authfile_err e;
+    char *out = NULL;
+    size_t len;
+    cJSON *j;
+    (void)state;
+    cm_clock_fake_init(&f, GEMINI_EXPIRY * 1000, 0);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(cp_authfile_apply_refresh(af, S(fail500), &f.clock, &e), CM_ERR_UPSTREAM);
+    assert_string_equal(e.msg, "auth file 'iflow-i.json': iflow token: missing access token in "
+                               "response (code 500): server busy");
+    assert_string_equal(af->access_token, "iat"); /* unchanged */
+    assert_int_equal(cp_authfile_apply_refresh(af, S("{\"success\":false}"), &f.clock, &e),
+                     CM_ERR_UPSTREAM);
+    assert_string_equal(e.msg,
+                        "auth file 'iflow-i.json': iflow token: missing access token in response");
+    assert_int_equal(cp_authfile_apply_refresh(af,
+                                               S("{\"access_token\":\"iat2\",\"refresh_token\":"
+                                                 "\"irt2\",\"expires_in\":86400,\"scope\":\"r\"}"),
+                                               &f.clock, &e),
+                     CM_OK);
+    assert_string_equal(af->access_token, "iat2");
+    assert_string_equal(af->api_key, "sk-old");
+    assert_int_equal(cp_authfile_serialize(af, &out, &len), CM_OK);
+    j = parse_json(out, len);
+    assert_string_equal(tree_str(j, "access_token"), "iat2");
+    assert_string_equal(tree_str(j, "refresh_token"), "irt2");
+    assert_string_equal(tree_str(j, "expired"), "2026-11-23T05:00:00Z");
+    assert_string_equal(tree_str(j, "last_refresh"), "2026-11-22T05:00:00Z");
+    assert_string_equal(tree_str(j, "api_key"), "sk-old");
+    cJSON_Delete(j);
+    cm_free(out);
+    cp_authfile_free(af);
+}
+
+static void t_iflow_userinfo(void **state)
+{
+    struct cp_authfile *af = parse_str(
+        "iflow-u.json", "{\"type\":\"iflow\",\"access_token\":\"iat\",\"refresh_token\":\"irt\","
+                        "\"api_key\":\"sk-old\",\"x\":[1]}");
+    struct cp_authfile_err e;
+    char *out = NULL;
+    size_t len;
+    cJSON *j;
+    (void)state;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(
+        cp_authfile_apply_iflow_userinfo(
+            af, S("{\"success\":false,\"code\":\"401\",\"message\":\"token expired\"}"), &e),
+        CM_ERR_UPSTREAM);
+    assert_string_equal(e.msg, "auth file 'iflow-u.json': iflow user info failed: token expired");
+    assert_string_equal(af->api_key, "sk-old");
+    assert_int_equal(
+        cp_authfile_apply_iflow_userinfo(
+            af, S("{\"success\":true,\"data\":{\"apiKey\":\"\",\"email\":\"a\"}}"), &e),
+        CM_ERR_NOTFOUND);
+    assert_string_equal(e.field, "apiKey");
+    assert_int_equal(
+        cp_authfile_apply_iflow_userinfo(af, S("{\"success\":true,\"data\":{\"apiKey\":5}}"), &e),
+        CM_ERR_INVAL);
+    assert_int_equal(cp_authfile_apply_iflow_userinfo(af, S("not json"), &e), CM_ERR_PARSE);
+    assert_null(af->email);
+    /* no email in the file: phone is used when the answer has no email */
+    assert_int_equal(cp_authfile_apply_iflow_userinfo(
+                         af,
+                         S("{\"success\":true,\"code\":\"200\",\"data\":{\"apiKey\":\"sk-new\","
+                           "\"email\":\"\",\"phone\":\"13800000000\"}}"),
+                         &e),
+                     CM_OK);
+    assert_string_equal(af->api_key, "sk-new");
+    assert_string_equal(af->email, "13800000000");
+    /* an email already there is kept */
+    assert_int_equal(
+        cp_authfile_apply_iflow_userinfo(
+            af, S("{\"success\":true,\"data\":{\"apiKey\":\"sk-3\",\"email\":\"z@e\"}}"), &e),
+        CM_OK);
+    assert_string_equal(af->email, "13800000000");
+    assert_int_equal(cp_authfile_serialize(af, &out, &len), CM_OK);
+    j = parse_json(out, len);
+    assert_string_equal(tree_str(j, "api_key"), "sk-3");
+    assert_string_equal(tree_str(j, "email"), "13800000000");
+    assert_string_equal(tree_str(j, "access_token"), "iat");
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(j, "x"));
+    cJSON_Delete(j);
+    cm_free(out);
+    cp_authfile_free(af);
+    /* other providers refuse it */
+    af = parse_str("qwen.json", "{\"type\":\"qwen\"}");
+    assert_int_equal(cp_authfile_apply_iflow_userinfo(
+                         af, S("{\"success\":true,\"data\":{\"apiKey\":\"k\"}}"), &e),
+                     CM_ERR_INVAL);
+    cp_authfile_free(af);
+}
+
 static void t_login_names(void **state)
 {
     static const struct {
@@ -1057,6 +1368,12 @@ int main(void)
         cmocka_unit_test(t_malformed),
         cmocka_unit_test(t_limits),
         cmocka_unit_test(t_write_atomic),
+        cmocka_unit_test(t_gemini_parse),
+        cmocka_unit_test(t_qwen_iflow_parse),
+        cmocka_unit_test(t_apply_refresh_gemini),
+        cmocka_unit_test(t_apply_refresh_qwen),
+        cmocka_unit_test(t_apply_refresh_iflow),
+        cmocka_unit_test(t_iflow_userinfo),
         cmocka_unit_test(t_login_names),
         cmocka_unit_test(t_auth_index),
         cmocka_unit_test(t_describe),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_authstore.c - cp_authstore on a real mkdtemp directory with the real fswatch
- * (short debounce): initial scan (codex + claude registered, gemini skipped with one
+ * (short debounce): initial scan (codex + claude registered, kimi skipped with one
  * warning, malformed file invalid), files dropped in / atomically replaced / deleted
  * taking effect within 1 s, snapshots outliving changes, needs-re-login cleared by a
  * file change, refresh bookkeeping (due, write-back 0600 keeping unknown fields, no
@@ -212,8 +212,8 @@ static const char CLAUDE_JSON[] =
     "\"refresh_token\":\"sk-ant-ort01-ZZZZyyyyXXXXwwwwVVVVuuuu9999888877776666\","
     "\"expired\":\"2027-01-01T00:00:00Z\",\"priority\":\"10\",\"cloak_mode\":\"always\"}\n";
 
-static const char GEMINI_JSON[] =
-    "{\"type\":\"gemini\",\"email\":\"carol@example.com\",\"project_id\":\"proj-123\","
+static const char KIMI_JSON[] =
+    "{\"type\":\"kimi\",\"email\":\"carol@example.com\",\"project_id\":\"proj-123\","
     "\"token\":{\"access_token\":\"ya29.xxxx\",\"refresh_token\":\"1//yyyy\"}}\n";
 
 static const char BAD_JSON[] = "{\"type\":\"codex\",\"access_token\":\"tok-bad-secret-value\","
@@ -302,7 +302,7 @@ static void test_initial_scan(void **state)
     codex_json(buf, sizeof buf, "alice@example.com", "tok-alice-AAAAAAAAAAAAAAAA", 5, 0, NULL);
     put(f, "codex-alice@example.com-plus.json", buf, 0);
     put(f, "claude-bob@example.com.json", CLAUDE_JSON, 0);
-    put(f, "gemini-carol@example.com-proj.json", GEMINI_JSON, 0);
+    put(f, "kimi-carol@example.com.json", KIMI_JSON, 0);
     put(f, "bad.json", BAD_JSON, 0);
     put(f, "notes.txt", "not json", 0);
     start(f);
@@ -311,9 +311,9 @@ static void test_initial_scan(void **state)
     assert_string_equal(id, "codex-alice@example.com-plus.json");
     assert_true(pick(f, "claude", "claude-sonnet-4-6", id, sizeof id));
     assert_string_equal(id, "claude-bob@example.com.json");
-    assert_false(pick(f, "gemini", "gemini-2.5-pro", id, sizeof id));
+    assert_false(pick(f, "kimi", "kimi-k2", id, sizeof id));
 
-    assert_int_equal(count_warns("gemini-carol@example.com-proj.json", "gemini"), 1);
+    assert_int_equal(count_warns("kimi-carol@example.com.json", "kimi"), 1);
     assert_int_equal(count_warns("bad.json", "priority"), 1);
     assert_false(log_contains("tok-bad-secret-value"));
     assert_false(log_contains("tok-alice"));
@@ -326,10 +326,10 @@ static void test_initial_scan(void **state)
     assert_string_equal(it->provider, "codex");
     assert_string_equal(it->email, "alice@example.com");
     assert_string_equal(cp_authstore_status_str(it), "active");
-    it = find_info(l, "gemini-carol@example.com-proj.json");
+    it = find_info(l, "kimi-carol@example.com.json");
     assert_non_null(it);
     assert_int_equal(it->kind, CP_AUTHSTORE_UNSUPPORTED);
-    assert_string_equal(it->provider, "gemini");
+    assert_string_equal(it->provider, "kimi");
     assert_string_equal(cp_authstore_status_str(it), "unsupported");
     it = find_info(l, "bad.json");
     assert_non_null(it);
@@ -345,17 +345,17 @@ static void test_initial_scan(void **state)
     assert_int_equal(c->af->priority, 10);
     cp_authstore_release(c);
     assert_null(cp_authstore_acquire(f->st, "bad.json"));
-    assert_null(cp_authstore_acquire(f->st, "gemini-carol@example.com-proj.json"));
+    assert_null(cp_authstore_acquire(f->st, "kimi-carol@example.com.json"));
 
     /* same content again: no second warning; new content: one more */
-    put(f, "gemini-carol@example.com-proj.json", GEMINI_JSON, 1);
+    put(f, "kimi-carol@example.com.json", KIMI_JSON, 1);
     assert_int_equal(cp_authstore_rescan(f->st), CM_OK);
     nap(200);
-    assert_int_equal(count_warns("gemini-carol@example.com-proj.json", "gemini"), 1);
-    put(f, "gemini-carol@example.com-proj.json",
-        "{\"type\":\"gemini\",\"email\":\"carol@example.com\",\"project_id\":\"proj-456\"}", 1);
+    assert_int_equal(count_warns("kimi-carol@example.com.json", "kimi"), 1);
+    put(f, "kimi-carol@example.com.json",
+        "{\"type\":\"kimi\",\"email\":\"carol@example.com\",\"project_id\":\"proj-456\"}", 1);
     nap(300);
-    assert_int_equal(count_warns("gemini-carol@example.com-proj.json", "gemini"), 2);
+    assert_int_equal(count_warns("kimi-carol@example.com.json", "kimi"), 2);
 
     /* the malformed file becomes valid: it replaces its invalid entry */
     codex_json(buf, sizeof buf, "dan@example.com", "tok-dan-DDDDDDDDDDDDDDDD", 50, 0, NULL);
@@ -685,7 +685,7 @@ static void test_oom_load(void **state)
     codex_json(buf, sizeof buf, "a@example.com", "tok-a-AAAAAAAAAAAAAAAAAA", 1, 0, NULL);
     put(f, "codex-a.json", buf, 0);
     put(f, "claude-bob@example.com.json", CLAUDE_JSON, 0);
-    put(f, "gemini-carol@example.com-proj.json", GEMINI_JSON, 0);
+    put(f, "kimi-carol@example.com.json", KIMI_JSON, 0);
     put(f, "bad.json", BAD_JSON, 0);
     cm_log_set_sink(NULL, NULL); /* OOM lines are expected */
     for (n = 1; !done && n < 2000; n++) {
@@ -710,7 +710,7 @@ static void test_oom_load(void **state)
         assert_int_equal(cp_authstore_list(st, &l), CM_OK);
         assert_int_equal(l->n, 4);
         assert_int_equal(find_info(l, "bad.json")->kind, CP_AUTHSTORE_INVALID);
-        assert_int_equal(find_info(l, "gemini-carol@example.com-proj.json")->kind,
+        assert_int_equal(find_info(l, "kimi-carol@example.com.json")->kind,
                          CP_AUTHSTORE_UNSUPPORTED);
         assert_int_equal(find_info(l, "codex-a.json")->kind, CP_AUTHSTORE_VALID);
         cp_authstore_list_free(l);
