@@ -355,7 +355,8 @@ static void compat_outcome(const struct cm_httpc_head *head, long status, const 
                            size_t len, int64_t now_s, struct cp_sched_outcome *o)
 {
     cp_compat_outcome(status, body, len, head ? cm_httpc_head_get(head, "retry-after") : NULL,
-                      now_s, o);
+                      head ? cm_httpc_head_get(head, "x-ratelimit-reset-requests") : NULL, now_s,
+                      o);
 }
 
 const struct cp_relay_fmt cp_fmt_chat_compat = {
