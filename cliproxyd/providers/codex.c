@@ -30,8 +30,12 @@ int cp_codex_build(const char *base_url, const struct cp_authstore_cred *c, cons
     if ((rc = cp_upreq_add(&r, "Content-Type", "application/json")) ||
         (rc = cp_upreq_add(&r, "Authorization", auth)) || (rc = cp_upreq_add(&r, "Accept", "text/event-stream")) ||
         (rc = cp_upreq_add(&r, "Connection", "Keep-Alive")) ||
-        (rc = cp_upreq_add(&r, "Originator",
-                  client_originator && *client_originator ? client_originator : "codex-tui")) ||
+        /* an API key (codex-api-key) sends Originator only when its client did */
+        ((client_originator && *client_originator) || !(c->af && c->af->key_entry)
+             ? (rc = cp_upreq_add(&r, "Originator",
+                                  client_originator && *client_originator ? client_originator
+                                                                          : "codex-tui"))
+             : 0) ||
         (rc = cp_upreq_add(&r, "User-Agent",
                   client_ua && strncmp(client_ua, "codex", 5) == 0 ? client_ua
                                                                    : CP_CODEX_DEFAULT_UA)) ||
