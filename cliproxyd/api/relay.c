@@ -294,9 +294,14 @@ static void note_usage(struct job *j, const struct cp_tr_usage *u)
 /* the request's part of its access line: who, what, which credential, how it went */
 static void note_request(struct job *j)
 {
-    char note[1024];
-    int n = snprintf(note, sizeof note, "client=%s model=%s fmt=%s cred=%s attempts=%d",
-                     j->key_masked, j->model, j->fmt ? j->fmt->name : "-",
+    char note[1024], fmt[96];
+    int n;
+    if (j->x.in) /* the pivot: "responses->" + "chat->gemini" */
+        snprintf(fmt, sizeof fmt, "%s->%s", j->x.in->name, j->up->name);
+    else
+        snprintf(fmt, sizeof fmt, "%s", j->fmt ? j->fmt->name : "-");
+    n = snprintf(note, sizeof note, "client=%s model=%s fmt=%s cred=%s attempts=%d",
+                     j->key_masked, j->model, fmt,
                      j->last_cred[0] ? j->last_cred : "-", j->total);
     static const char *const tx[] = {"", "connect", "reset", "timeout", "stream_closed"};
     if (n > 0 && (size_t)n < sizeof note && j->total && j->last.transport)
