@@ -1293,6 +1293,30 @@ int cp_authfile_login_name(const char *provider, const char *email, const char *
             rc = append_sanitized(&b, email);
         if (!rc && pb.len)
             rc = cm_buf_appendf(&b, "-%s", pb.data);
+    } else if (strcmp(provider, "gemini") == 0 && account_id && !all_space(account_id)) {
+        /* account_id is the project: "ALL" or a comma list -> "all" (multi-project) */
+        bool all =
+            strchr(account_id, ',') || (strlen(account_id) == 3 && (account_id[0] | 32) == 'a' &&
+                                        (account_id[1] | 32) == 'l' && (account_id[2] | 32) == 'l');
+        rc = cm_buf_append_str(&b, "gemini-");
+        if (!rc)
+            rc = append_sanitized(&b, email);
+        if (!rc)
+            rc = cm_buf_append(&b, "-", 1);
+        if (!rc)
+            rc = all ? cm_buf_append_str(&b, "all") : append_sanitized(&b, account_id);
+    } else if (strcmp(provider, "qwen") == 0) {
+        rc = cm_buf_append_str(&b, "qwen-");
+        if (!rc)
+            rc = append_sanitized(&b, email);
+    } else if (strcmp(provider, "iflow") == 0 && account_id && *account_id &&
+               strspn(account_id, "0123456789") == strlen(account_id)) {
+        /* account_id is the login time in unix seconds */
+        rc = cm_buf_append_str(&b, "iflow-");
+        if (!rc)
+            rc = append_sanitized(&b, email);
+        if (!rc)
+            rc = cm_buf_appendf(&b, "-%s", account_id);
     } else {
         rc = CM_ERR_INVAL;
     }

@@ -250,15 +250,21 @@ int cp_authfile_format_time(int64_t t, char out[CP_AUTHFILE_TIME_SIZE]);
 int cp_authfile_auth_index(const char *name, char out[CP_AUTHFILE_INDEX_SIZE]);
 
 /**
- * The file name a new login gets (spec 3.1(a), 3.2(a)), as a new string the caller frees
+ * The file name a new login gets (spec 3.1(a) .. 3.5(a)), as a new string the caller frees
  * with cm_free():
  *  - "codex": no plan -> "codex-<email>.json"; plan "team" -> "codex-<h>-<email>-team.json"
  *    with h = the first 8 hex digits of SHA-256(account_id) (no account_id: the last
  *    form); other plans -> "codex-<email>-<plan>.json". The plan is normalised: runs of
  *    characters other than ASCII letters and digits become one '-', trimmed, lowercased.
  *  - "claude": "claude-<email>.json" (plan and account_id ignored).
+ *  - "gemini": "gemini-<email>-<project>.json" with @p account_id = the project id
+ *    (required); "ALL" (any case) or a comma list -> "gemini-<email>-all.json".
+ *  - "qwen": "qwen-<email>.json" (the email is the address or alias the user typed).
+ *  - "iflow": "iflow-<email or phone>-<unix seconds>.json" with @p account_id = the
+ *    login time as decimal digits (required).
  * The email is trimmed and '/', '\\', ':' and control bytes in it become '_' so the name
- * cannot leave the directory. @p plan and @p account_id may be NULL.
+ * cannot leave the directory (the gemini project too). @p plan and @p account_id may be NULL
+ * where not required.
  * CM_OK, CM_ERR_NOMEM, CM_ERR_INVAL (other provider, NULL or empty email).
  */
 int cp_authfile_login_name(const char *provider, const char *email, const char *account_id,

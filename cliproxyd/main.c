@@ -10,6 +10,7 @@
 #include "channels.h"
 #include "config_edit.h"
 #include "keyring.h"
+#include "login/flow.h"
 #include "refresher.h"
 #include "scheduler.h"
 #include "server.h"
@@ -36,6 +37,19 @@ struct opts {
     const char *config;
     const char *host; /* -host overrides config `host` (ours) */
     uint16_t port;    /* -port overrides config `port` (ours); 0 = from config */
+    int login;        /* a -*-login flag: run that login instead of the daemon */
+    struct cp_login_opts lo;
+};
+
+/* the login flags (spec 1.3) and the flow each one runs */
+static const struct {
+    const char *flag;
+    enum cp_login_kind kind;
+} login_flags[] = {
+    {"-codex-login", CP_LOGIN_CODEX},         {"-codex-device-login", CP_LOGIN_CODEX_DEVICE},
+    {"-claude-login", CP_LOGIN_CLAUDE},       {"-login", CP_LOGIN_GEMINI},
+    {"-qwen-login", CP_LOGIN_QWEN},           {"-iflow-login", CP_LOGIN_IFLOW},
+    {"-iflow-cookie", CP_LOGIN_IFLOW_COOKIE},
 };
 
 static int usage(void)
@@ -44,7 +58,15 @@ static int usage(void)
             "usage: cliproxyd [-config PATH] [-host ADDR] [-port N] [-log-level LEVEL] [-version]\n"
             "  -config PATH  CLIProxyAPI config.yaml (default ./config.yaml)\n"
             "  -host ADDR    bind address, overrides `host` in the config\n"
-            "  -port N       port, overrides `port` in the config\n");
+            "  -port N       port, overrides `port` in the config\n"
+            "logins (write a credential into auth-dir, then exit):\n"
+            "  -codex-login | -codex-device-login | -claude-login | -login (Gemini CLI)\n"
+            "  | -qwen-login | -iflow-login | -iflow-cookie\n"
+            "  -no-browser             print the URL only (paste the redirect URL back)\n"
+            "  -oauth-callback-port N  callback port (0: the provider's default)\n"
+            "  -project_id ID          Gemini project (ALL or a comma list: every project)\n"
+            "  -email ADDR             Qwen: the email or alias to name the file with\n"
+            "  -cookie VALUE           iFlow cookie login: the Cookie (else read from stdin)\n");
     return 2;
 }
 
@@ -135,9 +157,22 @@ static int parse_args(int argc, char **argv, struct opts *o)
         const char *a = argv[i] + (argv[i][0] == '-' && argv[i][1] == '-'); /* -x and --x */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         enum cm_log_level l;
+        size_t k;
         if (strcmp(a, "-version") == 0) {
             printf("cliproxyd %s\n", CM_VERSION);
             return 0;
+        }
+        for (k = 0; k < sizeof login_flags / sizeof *login_flags; k++)
+            if (strcmp(a, login_flags[k].flag) == 0)
+                break;
+        if (k < sizeof login_flags / sizeof *login_flags) {
+            o->login = 1;
+            o->lo.kind = login_flags[k].kind;
+            continue;
+        }
+        if (strcmp(a, "-no-browser") == 0) {
+            o->lo.no_browser = 1;
+            continue;
         }
         if (!v)
             return usage();
@@ -151,6 +186,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 fprintf(stderr, "cliproxyd: -port: \"%s\" is not a port number\n", v);
                 return 2;
             }
+        } else if (strcmp(a, "-oauth-callback-port") == 0) {
+            char *end;
+            long p = strtol(v, &end, 10);
+            if (*end || p < 0 || p > 65535) {
+                fprintf(stderr, "cliproxyd: -oauth-callback-port: \"%s\" is not a port\n", v);
+                return 2;
+            }
+            o->lo.callback_port = (uint16_t)p;
+        } else if (strcmp(a, "-project_id") == 0) {
+            o->lo.project_id = v;
+        } else if (strcmp(a, "-email") == 0) {
+            o->lo.email = v;
+        } else if (strcmp(a, "-cookie") == 0) {
+            o->lo.cookie = v;
         } else if (strcmp(a, "-log-level") == 0) {
             if (cm_log_level_parse(v, &l)) {
                 fprintf(stderr, "cliproxyd: -log-level: unknown level \"%s\"\n", v);
@@ -183,6 +232,17 @@ int main(int argc, char **argv)
     rc = 1;
     if (cp_config_load_file(o.config, &cfg, err, sizeof err) != CM_OK) {
         fprintf(stderr, "cliproxyd: cannot use %s: %s\n", o.config, err);
+        goto out;
+    }
+    if (o.login) { /* a login writes one file into auth-dir and exits */
+        char lerr[CP_LOGIN_ERR_MAX];
+        o.lo.in_fd = 0;
+        o.lo.out = stdout;
+        if (cp_login_run(cfg, &o.lo, lerr, sizeof lerr) != CM_OK) {
+            fprintf(stderr, "cliproxyd: %s\n", lerr);
+            goto out;
+        }
+        rc = 0;
         goto out;
     }
     /* spec 1.4: a plaintext secret-key becomes a bcrypt hash, in the file when it can be

@@ -9,6 +9,7 @@
  */
 #include "api/management.h"
 
+#include "api/mgmt_oauth.h"
 #include "authfile.h"
 #include "authstore.h"
 #include "cm/alloc.h"
@@ -52,6 +53,7 @@ struct cp_mgmt {
     char ok_secret[128];                        /* the configured hash the key matched */
     unsigned char ok_key[CM_CRYPTO_SHA256_LEN]; /* SHA-256 of that key */
     pthread_mutex_t cfg_mu;                     /* one read-modify-write of config.yaml at a time */
+    struct cp_mgmt_oauth *oauth;                /* the web logins (mgmt_oauth.h) */
 };
 
 int cp_mgmt_new(struct cp_server *srv, struct cp_mgmt **out)
@@ -60,6 +62,10 @@ int cp_mgmt_new(struct cp_server *srv, struct cp_mgmt **out)
     if (!m)
         return CM_ERR_NOMEM;
     m->srv = srv;
+    if (cp_mgmt_oauth_new(srv, &m->oauth) != CM_OK) {
+        cm_free(m);
+        return CM_ERR_NOMEM;
+    }
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->cfg_mu, NULL);
     *out = m;
@@ -70,6 +76,7 @@ void cp_mgmt_free(struct cp_mgmt *m)
 {
     if (!m)
         return;
+    cp_mgmt_oauth_free(m->oauth);
     pthread_mutex_destroy(&m->mu);
     pthread_mutex_destroy(&m->cfg_mu);
     cm_crypto_memzero(m->ok_key, sizeof m->ok_key);
@@ -195,6 +202,12 @@ static int gate_or_reply(struct cp_mgmt *m, struct cm_httpd_req *r)
 out:
     cp_config_ref_release(ref);
     return rc;
+}
+
+/* the gate as mgmt_oauth.h's callback */
+static int gate_cb(void *ud, struct cm_httpd_req *r)
+{
+    return gate_or_reply(ud, r);
 }
 
 static void reply_json(struct cm_httpd_req *r, cJSON *root)
@@ -1073,5 +1086,7 @@ int cp_mgmt_routes(struct cm_httpd *s, struct cp_mgmt *m)
         rc = cm_httpd_route(s, "DELETE", "/v0/management/api-keys", delete_api_keys, m);
     if (!rc)
         rc = cm_httpd_route(s, "GET", "/metrics", metrics, m);
+    if (!rc)
+        rc = cp_mgmt_oauth_routes(s, m->oauth, gate_cb, m);
     return rc;
 }
