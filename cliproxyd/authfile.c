@@ -811,13 +811,19 @@ int64_t cp_authfile_refresh_lead(const struct cp_authfile *af)
 
 bool cp_authfile_needs_refresh(const struct cp_authfile *af, const struct cm_clock *clk)
 {
-    int64_t now;
+    int64_t now, lead;
     if (!af || !af->refresh_token)
         return false;
     if (!af->has_expired)
         return true;
     now = cm_clock_wall_s(clk);
-    return af->expired - now <= cp_authfile_refresh_lead(af);
+    lead = cp_authfile_refresh_lead(af);
+    /* a token that lives less than twice the lead (an iFlow token of a few hours against
+     * its 24 h lead) is refreshed at half its life, not at once again and again */
+    if (af->has_last_refresh && af->expired > af->last_refresh &&
+        (af->expired - af->last_refresh) / 2 < lead)
+        lead = (af->expired - af->last_refresh) / 2;
+    return af->expired - now <= lead;
 }
 
 bool cp_authfile_is_expired(const struct cp_authfile *af, const struct cm_clock *clk)

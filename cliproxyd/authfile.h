@@ -169,7 +169,8 @@ int64_t cp_authfile_refresh_lead(const struct cp_authfile *af);
 
 /**
  * true when @p af should be refreshed at the wall time of @p clk (NULL = real clock):
- * it has a refresh token and either expired - now <= its lead, or its expiry is unknown
+ * it has a refresh token and either expired - now <= its lead (at most half the token's
+ * life, expired - last_refresh, when both are known), or its expiry is unknown
  * (we choose to refresh then: a refresh is the only way to learn the expiry, and a file
  * without "expired" is most likely a hand-made or old one). Without a refresh token:
  * false. Pure given the clock.

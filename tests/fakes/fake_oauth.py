@@ -207,8 +207,13 @@ async def handle(req, writer):
             need(req.headers.get("authorization") == exp, "iflow: Basic auth")
             need(f.get("client_id") == IFLOW_ID and f.get("client_secret") == IFLOW_SECRET,
                  "iflow: client id/secret")
-            need(f.get("grant_type") == "authorization_code", "iflow: grant_type")
-            use_code(f.get("code"), None, f.get("redirect_uri"))
+            if f.get("grant_type") == "refresh_token":
+                # a daemon running on the auth dir refreshes the new login at once (iFlow's
+                # 24 h lead is longer than the fake's token lifetime): a valid refresh
+                need("-rt-" in f.get("refresh_token", ""), "iflow refresh: refresh_token")
+            else:
+                need(f.get("grant_type") == "authorization_code", "iflow: grant_type")
+                use_code(f.get("code"), None, f.get("redirect_uri"))
             reply(writer, 200, tokens("iflow", scope="read"))
         elif path == "/iflow/userinfo":
             at = req.query.get("accessToken", [""])[0]

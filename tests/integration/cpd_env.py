@@ -60,7 +60,9 @@ def iflow_cred(fake, auth, name, expires_in=30 * 86400):
     path = os.path.join(auth, f"iflow-{name}@example.com-1700000000.json")
     write_json(path, {"type": "iflow", "access_token": at, "refresh_token": rt, "api_key": key,
                       "email": f"{name}@example.com", "token_type": "bearer", "scope": "read",
-                      "expired": rfc3339(expires_in), "last_refresh": rfc3339(-600)})
+                      # refreshed long ago: the 24 h lead applies in full (a token whose
+                      # life is under twice the lead is refreshed at half its life)
+                      "expired": rfc3339(expires_in), "last_refresh": rfc3339(-30 * 86400)})
     return path, key
 
 

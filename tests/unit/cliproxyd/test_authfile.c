@@ -418,6 +418,27 @@ static void t_refresh_lead_claude(void **state)
     check_lead("claude-bob@example.com.json", CLAUDE_EXPIRED, 4 * 3600);
 }
 
+/* a token living less than twice its lead (iFlow: 1 h against 24 h) is refreshed at half
+ * its life, so a refresh that brings another 1 h token does not start the next at once */
+static void t_refresh_short_lived_at_half_life(void **state)
+{
+    static const char f[] = "{\"type\":\"iflow\",\"access_token\":\"a\",\"refresh_token\":"
+                            "\"r\",\"api_key\":\"k\",\"last_refresh\":\"2026-01-01T00:00:00Z\","
+                            "\"expired\":\"2026-01-01T01:00:00Z\"}";
+    struct cp_authfile *af = NULL;
+    struct cm_clock_fake c;
+    const int64_t t0 = INT64_C(1767225600); /* 2026-01-01T00:00:00Z */
+    (void)state;
+    assert_int_equal(cp_authfile_parse("iflow-x.json", f, sizeof f - 1, &af, NULL), CM_OK);
+    cm_clock_fake_init(&c, (t0 + 60) * 1000, 0); /* a minute after the refresh */
+    assert_false(cp_authfile_needs_refresh(af, &c.clock));
+    cm_clock_fake_init(&c, (t0 + 1799) * 1000, 0);
+    assert_false(cp_authfile_needs_refresh(af, &c.clock));
+    cm_clock_fake_init(&c, (t0 + 1800) * 1000, 0); /* half of the hour */
+    assert_true(cp_authfile_needs_refresh(af, &c.clock));
+    cp_authfile_free(af);
+}
+
 static void t_refresh_unknown_expiry(void **state)
 {
     struct cm_clock_fake f;
@@ -1360,6 +1381,7 @@ int main(void)
         cmocka_unit_test(t_rfc3339),
         cmocka_unit_test(t_refresh_lead_codex),
         cmocka_unit_test(t_refresh_lead_claude),
+        cmocka_unit_test(t_refresh_short_lived_at_half_life),
         cmocka_unit_test(t_refresh_unknown_expiry),
         cmocka_unit_test(t_apply_refresh_codex),
         cmocka_unit_test(t_apply_refresh_claude),
