@@ -75,6 +75,9 @@ if [ ! -f "$CRED" ]; then
         echo "ADMIN_PASSWORD=$(rand 20)"
     } > "$CRED"
 fi
+# the management key add-account.sh checks new accounts with (credentials of older runs
+# get one too; cliproxyd keeps only its bcrypt hash in its config)
+grep -q '^CLIPROXY_MGMT_KEY=' "$CRED" || echo "CLIPROXY_MGMT_KEY=mk-$(rand 40)" >> "$CRED"
 chmod 600 "$CRED"
 # shellcheck disable=SC1090
 . "$CRED"
@@ -90,6 +93,9 @@ api-keys:
 request-retry: 1
 routing:
   strategy: round-robin
+remote-management:
+  allow-remote: false
+  secret-key: "$CLIPROXY_MGMT_KEY"
 YAML
 fi
 
@@ -221,7 +227,9 @@ cat <<EOF
   cliproxyd             $CP_URL        (meterd's upstream; accounts in $AUTH)
 
   try:   curl $MT_URL/v1/models -H "Authorization: Bearer $CLIENT_KEY"
-  next:  add an account: copy CLIProxyAPI auth files (codex-*.json, claude-*.json) into
-         $AUTH; cliproxyd picks them up within a second.
+  next:  add an account:  ./deploy/add-account.sh codex
+         (or claude, gemini, qwen, iflow; it runs \`cliproxyd -codex-login -no-browser\`:
+         open the printed URL anywhere, paste the final redirect URL back), or copy
+         CLIProxyAPI auth files into $AUTH; cliproxyd picks them up within a second.
   Credentials are kept in $CRED (mode 0600). Stop with: $0 --stop
 EOF
