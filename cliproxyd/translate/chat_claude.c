@@ -289,42 +289,7 @@ out:
 /* system / developer content -> top-level system text blocks. */
 static int conv_system(const cJSON *m, struct turns *t, struct cm_json_err *je)
 {
-    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-    const cJSON *p;
-    size_t i = 0;
-    int rc;
-
-    if ((rc = cp_tr_check_cap(content, CP_TR_CHAT_CLAUDE_MAX_PARTS, "content", "parts", je)))
-        return rc;
-    if (!cJSON_IsArray(content)) {
-        if (!content || cJSON_IsNull(content)) {
-            cm_json_err_set(je, CM_ERR_INVAL, "content", "is required");
-            return CM_ERR_INVAL;
-        }
-        if (!cJSON_IsString(content)) {
-            cm_json_err_set(je, CM_ERR_INVAL, "content", "must be a string or an array of parts");
-            return CM_ERR_INVAL;
-        }
-        return add_text_block(t->system, content->valuestring);
-    }
-    cJSON_ArrayForEach(p, content)
-    {
-        const char *type = NULL, *text = NULL;
-        if ((rc = cm_json_get_string(p, "type", &type, je)) == CM_OK &&
-            !cp_tr_str_eq(type, "text")) {
-            cm_json_err_set(je, CM_ERR_INVAL, "type", "unsupported content part '%.32s' here",
-                            type);
-            rc = CM_ERR_INVAL;
-        }
-        if (rc || (rc = cm_json_get_string(p, "text", &text, je))) {
-            cm_json_err_scope(je, "content[%zu]", i);
-            return rc;
-        }
-        if ((rc = add_text_block(t->system, text)))
-            return rc;
-        i++;
-    }
-    return CM_OK;
+    return cp_tr_chat_system_texts(m, CP_TR_CHAT_CLAUDE_MAX_PARTS, add_text_block, t->system, je);
 }
 
 /* role tool -> a user turn with one tool_result block. */

@@ -229,4 +229,12 @@ int cp_tr_chat_completion_new(const char *id, const char *model, int64_t created
                               const struct cp_tr_chat_answer *a, const char *finish_reason,
                               const struct cp_tr_usage *usage, cJSON **out);
 
+/**
+ * The text of a system / developer message @p m (content: a string, or text parts only)
+ * handed to @p add(@p dst, text) part by part. CM_ERR_INVAL with @p je naming the field
+ * (missing content, another part type), CM_ERR_LIMIT past @p max parts, or add's error.
+ */
+int cp_tr_chat_system_texts(const cJSON *m, int max, int (*add)(cJSON *dst, const char *text),
+                            cJSON *dst, struct cm_json_err *je);
+
 #endif
