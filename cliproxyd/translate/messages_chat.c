@@ -16,6 +16,7 @@
 #include "cm/err.h"
 #include "cm/json.h"
 #include "cm/sse.h"
+#include "translate/anthropic_sse.h"
 #include "translate/tr_common.h"
 
 #include <float.h>
@@ -987,65 +988,28 @@ bool cp_tr_messages_chat_stream_has_content(const struct cp_tr_messages_chat_str
 /* Appends "event: <data.type>\ndata: <json>\n\n" and deletes @p obj. */
 static int emit(cJSON *obj, struct cm_buf *out)
 {
-    const char *type = cp_tr_str_member(obj, "type", NULL);
-    char *s = NULL;
-    size_t n = 0;
-    int rc;
-
-    rc = cm_json_print(obj, &s, &n);
-    if (!rc)
-        rc = cm_sse_write_event(out, type, s, n);
-    cm_free(s);
-    cJSON_Delete(obj);
-    return rc;
+    return cp_tr_anth_emit(obj, out);
 }
 
 /* message_start, once. */
 static int ensure_started(struct cp_tr_messages_chat_stream *st, struct cm_buf *out)
 {
-    cJSON *ev = NULL, *msg = NULL, *us = NULL;
     int rc;
-
     if (st->started)
         return CM_OK;
-    if ((rc = cp_tr_typed_new("message_start", &ev)) || (rc = cm_json_new_object(&msg)) ||
-        (rc = cm_json_set_string(msg, "id", st->id)) ||
-        (rc = cm_json_set_string(msg, "type", "message")) ||
-        (rc = cm_json_set_string(msg, "role", "assistant")) ||
-        (rc = cm_json_set_string(msg, "model", st->model)) ||
-        (rc = cm_json_set_item(msg, "content", cJSON_CreateArray())) ||
-        (rc = cm_json_set_null(msg, "stop_reason")) ||
-        (rc = cm_json_set_null(msg, "stop_sequence")) || (rc = cm_json_new_object(&us)) ||
-        (rc = cm_json_set_int64(us, "input_tokens", 0)) ||
-        (rc = cm_json_set_int64(us, "output_tokens", 0)) ||
-        (rc = cm_json_adopt(msg, "usage", &us)) || (rc = cm_json_adopt(ev, "message", &msg)))
-        goto out;
-    rc = emit(ev, out);
-    ev = NULL;
+    rc = cp_tr_anth_message_start(st->id, st->model, out);
     if (!rc)
         st->started = true;
-out:
-    cJSON_Delete(us);
-    cJSON_Delete(msg);
-    cJSON_Delete(ev);
     return rc;
 }
 
 /* content_block_stop for the open block, if any. */
 static int close_block(struct cp_tr_messages_chat_stream *st, struct cm_buf *out)
 {
-    cJSON *ev = NULL;
-    int rc;
-
     if (st->open == BLK_NONE)
         return CM_OK;
-    if ((rc = cp_tr_typed_new("content_block_stop", &ev)) ||
-        (rc = cm_json_set_int64(ev, "index", (int64_t)st->open_index))) {
-        cJSON_Delete(ev);
-        return rc;
-    }
     st->open = BLK_NONE;
-    return emit(ev, out);
+    return cp_tr_anth_block_stop(st->open_index, out);
 }
 
 /* Stops the open block and starts one of @p kind with @p block (taken, also on error). */

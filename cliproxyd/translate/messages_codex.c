@@ -13,6 +13,7 @@
  * blocks get consecutive indices, and nothing follows a terminal event or an error event.
  */
 #include "translate/messages_codex.h"
+#include "translate/anthropic_sse.h"
 
 #include "cm/alloc.h"
 #include "cm/err.h"
@@ -842,17 +843,7 @@ int cp_tr_messages_codex_stream_usage(const struct cp_tr_messages_codex_stream *
 /* Appends "event: <data.type>\ndata: <json>\n\n" and deletes @p obj. */
 static int emit(cJSON *obj, struct cm_buf *out)
 {
-    const char *type = cp_tr_str_member(obj, "type", NULL);
-    char *s = NULL;
-    size_t n = 0;
-    int rc;
-
-    rc = cm_json_print(obj, &s, &n);
-    if (!rc)
-        rc = cm_sse_write_event(out, type, s, n);
-    cm_free(s);
-    cJSON_Delete(obj);
-    return rc;
+    return cp_tr_anth_emit(obj, out);
 }
 
 static int emit_error(const struct cp_tr_err *e, struct cm_buf *out)
@@ -875,51 +866,24 @@ out:
 /* message_start, once. */
 static int ensure_started(struct cp_tr_messages_codex_stream *st, struct cm_buf *out)
 {
-    cJSON *ev = NULL, *msg = NULL, *us = NULL;
     int rc;
-
     if (st->_started)
         return CM_OK;
-    if ((rc = cp_tr_typed_new("message_start", &ev)) || (rc = cm_json_new_object(&msg)) ||
-        (rc = cm_json_set_string(msg, "id", st->_id)) ||
-        (rc = cm_json_set_string(msg, "type", "message")) ||
-        (rc = cm_json_set_string(msg, "role", "assistant")) ||
-        (rc = cm_json_set_string(msg, "model", st->_model)) ||
-        (rc = cm_json_set_item(msg, "content", cJSON_CreateArray())) ||
-        (rc = cm_json_set_null(msg, "stop_reason")) ||
-        (rc = cm_json_set_null(msg, "stop_sequence")) || (rc = cm_json_new_object(&us)) ||
-        (rc = cm_json_set_int64(us, "input_tokens", 0)) ||
-        (rc = cm_json_set_int64(us, "output_tokens", 0)) ||
-        (rc = cm_json_adopt(msg, "usage", &us)) || (rc = cm_json_adopt(ev, "message", &msg)))
-        goto out;
-    rc = emit(ev, out);
-    ev = NULL;
+    rc = cp_tr_anth_message_start(st->_id, st->_model, out);
     if (!rc)
         st->_started = true;
-out:
-    cJSON_Delete(us);
-    cJSON_Delete(msg);
-    cJSON_Delete(ev);
     return rc;
 }
 
 /* content_block_stop for the open block, if any. */
 static int close_block(struct cp_tr_messages_codex_stream *st, struct cm_buf *out)
 {
-    cJSON *ev = NULL;
-    int rc;
-
     if (st->_open == BLK_NONE)
         return CM_OK;
-    if ((rc = cp_tr_typed_new("content_block_stop", &ev)) ||
-        (rc = cm_json_set_int64(ev, "index", (int64_t)st->_open_index))) {
-        cJSON_Delete(ev);
-        return rc;
-    }
     if (st->_open == BLK_TOOL)
         st->_calls[st->_open_call].closed = true;
     st->_open = BLK_NONE;
-    return emit(ev, out);
+    return cp_tr_anth_block_stop(st->_open_index, out);
 }
 
 /* Stops the open block and starts a new one of @p kind with @p block (taken, also on error). */
