@@ -471,39 +471,7 @@ out:
 
 static int conv_stop(const cJSON *stop, cJSON *body, struct cm_json_err *je)
 {
-    cJSON *arr = NULL;
-    const cJSON *s;
-    size_t i = 0;
-    int rc;
-
-    if (!cJSON_IsString(stop) && !cJSON_IsArray(stop)) {
-        cm_json_err_set(je, CM_ERR_INVAL, "stop", "must be a string or an array of strings");
-        return CM_ERR_INVAL;
-    }
-    if ((rc = cp_tr_check_cap(stop, CP_TR_CHAT_CLAUDE_MAX_TOOLS, "stop", "entries", je)) ||
-        (rc = cm_json_new_array(&arr)))
-        return rc;
-    if (cJSON_IsString(stop)) {
-        rc = cm_json_set_item(arr, NULL, cJSON_CreateString(stop->valuestring));
-    } else {
-        cJSON_ArrayForEach(s, stop)
-        {
-            if (!cJSON_IsString(s)) {
-                cm_json_err_set(je, CM_ERR_INVAL, "", "must be a string");
-                cm_json_err_scope(je, "stop[%zu]", i);
-                rc = CM_ERR_INVAL;
-                goto out;
-            }
-            if ((rc = cm_json_set_item(arr, NULL, cJSON_CreateString(s->valuestring))))
-                goto out;
-            i++;
-        }
-    }
-    if (!rc && cJSON_GetArraySize(arr) > 0)
-        rc = cm_json_adopt(body, "stop_sequences", &arr);
-out:
-    cJSON_Delete(arr);
-    return rc;
+    return cp_tr_chat_stop_list(stop, CP_TR_CHAT_CLAUDE_MAX_TOOLS, body, "stop_sequences", je);
 }
 
 /* The sampling and length settings: max_tokens, temperature, top_p, thinking. */

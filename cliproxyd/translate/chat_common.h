@@ -237,4 +237,12 @@ int cp_tr_chat_completion_new(const char *id, const char *model, int64_t created
 int cp_tr_chat_system_texts(const cJSON *m, int max, int (*add)(cJSON *dst, const char *text),
                             cJSON *dst, struct cm_json_err *je);
 
+/**
+ * Chat's "stop" (a string or an array of at most @p max strings) as a string array set on
+ * @p dst under @p key (nothing when empty): Anthropic's stop_sequences, Gemini's
+ * stopSequences. CM_ERR_INVAL / CM_ERR_LIMIT with @p je naming the field, CM_ERR_NOMEM.
+ */
+int cp_tr_chat_stop_list(const cJSON *stop, int max, cJSON *dst, const char *key,
+                         struct cm_json_err *je);
+
 #endif
