@@ -17,6 +17,8 @@
 #include "cm/cfg.h"
 #include "cm/crypto.h"
 #include "cm/err.h"
+#include "cm/file.h"
+#include "cm/log.h"
 
 #include <cyaml/cyaml.h>
 #include <stdio.h>
@@ -61,11 +63,14 @@ static const struct {
 };
 
 /* the YAML key of each URL under upstreams.<provider> */
-static const char *const url_keys[CP_URL__COUNT] = {
-    [CP_URL_BASE] = "base-url",         [CP_URL_TOKEN] = "token-url",
-    [CP_URL_AUTH] = "auth-url",         [CP_URL_DEVICE] = "device-url",
-    [CP_URL_DEVICE_TOKEN] = "device-token-url", [CP_URL_DEVICE_PAGE] = "device-page-url",
-    [CP_URL_USERINFO] = "userinfo-url", [CP_URL_APIKEY] = "apikey-url"};
+static const char *const url_keys[CP_URL__COUNT] = {[CP_URL_BASE] = "base-url",
+                                                    [CP_URL_TOKEN] = "token-url",
+                                                    [CP_URL_AUTH] = "auth-url",
+                                                    [CP_URL_DEVICE] = "device-url",
+                                                    [CP_URL_DEVICE_TOKEN] = "device-token-url",
+                                                    [CP_URL_DEVICE_PAGE] = "device-page-url",
+                                                    [CP_URL_USERINFO] = "userinfo-url",
+                                                    [CP_URL_APIKEY] = "apikey-url"};
 
 #define EXAMPLE_KEY_PREFIX "your-api-key"
 
@@ -519,18 +524,21 @@ static const struct cm_cfg_spec config_spec = {
 
 int cp_config_load_file(const char *path, struct cp_config **out, char *err, size_t errlen)
 {
-    void *cfg = NULL;
+    char *text = NULL;
+    size_t len = 0;
     int rc;
 
     if (!out) {
         rc = cm_cfg_fail(err, errlen, "no output");
         goto out;
     }
-    rc = cm_cfg_load_file(&config_spec, path, &cfg, err, errlen);
+    rc = cm_file_read(path, CM_CFG_FILE_MAX, &text, &len, err, errlen);
     if (rc)
-        goto out;
-    *out = cfg;
+        cm_log_error(NULL, "%s", err ? err : "config: cannot read the file");
+    else
+        rc = cp_config_load_mem(path, text, len, out, err, errlen);
 out:
+    cm_free(text);
     return rc;
 }
 
@@ -545,6 +553,8 @@ int cp_config_load_mem(const char *name, const char *data, size_t len, struct cp
         goto out;
     }
     rc = cm_cfg_load_mem(&config_spec, name, data, len, &cfg, err, errlen);
+    if (!rc && (rc = cp_config_read_headers(cfg, data, len, err, errlen)))
+        cp_config_free(cfg);
     if (rc)
         goto out;
     *out = cfg;
@@ -552,9 +562,40 @@ out:
     return rc;
 }
 
+static void free_hdrs(char **names, char **values, unsigned n)
+{
+    for (unsigned i = 0; names && i < n; i++) {
+        cm_free(names[i]);
+        if (values && values[i])
+            cm_crypto_memzero(values[i], strlen(values[i]));
+        cm_free(values ? values[i] : NULL);
+    }
+    cm_free(names);
+    cm_free(values);
+}
+
 void cp_config_free(struct cp_config *cfg)
 {
+    const struct cp_config_key_entry *lists[3];
+    unsigned counts[3];
+    if (!cfg)
+        return;
+    lists[0] = cfg->codex_api_key, counts[0] = cfg->codex_api_key_count;
+    lists[1] = cfg->claude_api_key, counts[1] = cfg->claude_api_key_count;
+    lists[2] = cfg->gemini_api_key, counts[2] = cfg->gemini_api_key_count;
+    for (int l = 0; l < 3; l++)
+        for (unsigned i = 0; lists[l] && i < counts[l]; i++)
+            free_hdrs(lists[l][i].hdr_names, lists[l][i].hdr_values, lists[l][i].n_hdrs);
+    for (unsigned i = 0; cfg->openai_compatibility && i < cfg->openai_compatibility_count; i++)
+        free_hdrs(cfg->openai_compatibility[i].hdr_names, cfg->openai_compatibility[i].hdr_values,
+                  cfg->openai_compatibility[i].n_hdrs);
     cm_cfg_free(&config_spec, cfg);
+}
+
+static void slot_free(void *cfg, const void *ud)
+{
+    (void)ud;
+    cp_config_free(cfg);
 }
 
 const struct cm_cfg_spec *cp_config_spec(void)
@@ -635,7 +676,7 @@ int cp_config_live_new(struct cp_config_live **out)
         rc = CM_ERR_NOMEM;
         goto out;
     }
-    rc = cm_cfg_slot_new(&l->slot, cm_cfg_free_with_spec, &config_spec);
+    rc = cm_cfg_slot_new(&l->slot, slot_free, NULL);
     if (rc)
         goto out;
     *out = l;

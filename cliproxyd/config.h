@@ -5,9 +5,11 @@
  *
  * Three kinds of keys:
  *  - implemented: typed fields below, with CLIProxyAPI's meanings and our defaults;
- *  - accepted, not implemented yet (codex-api-key, openai-compatibility, payload, ampcode,
- *    pprof, ...): they load without error and without unknown-key warnings; values are
- *    kept where the shape is simple (the "accepted" section of struct cp_config);
+ *  - lists served by other modules: codex-/claude-/gemini-api-key and openai-compatibility
+ *    (keyring.c), oauth-model-alias and oauth-excluded-models (channels.c);
+ *  - accepted without effect (payload, ampcode, pprof, vertex-/xai-/interactions-api-key,
+ *    session affinity, panel settings ...): they load without error and without unknown-key
+ *    warnings, values kept where the shape is simple; the README lists them;
  *  - unknown (typos): one WARN naming the key path, never a failure.
  *
  * A loaded struct cp_config is immutable: readers get it const, through a
@@ -90,7 +92,8 @@ struct cp_config_upstreams {
     struct cp_config_upstream *codex, *claude, *gemini, *qwen, *iflow;
 };
 
-/* ---- accepted, not implemented yet (values kept for later issues) ---- */
+/* ---- the API-key lists (keyring.c) and per-channel rules (channels.c); some of their
+ * sub-keys (headers, weight, cloak ...) are accepted without effect ---- */
 
 /** `models[]` entry of an api-key list or openai-compatibility entry. */
 struct cp_config_model {
@@ -110,6 +113,10 @@ struct cp_config_key_entry {
     unsigned models_count;
     char **excluded_models;
     unsigned excluded_models_count;
+    /* `headers` (a mapping, read by config_headers.c, not by the schema): extra upstream
+     * headers applied last; values may be secrets */
+    char **hdr_names, **hdr_values;
+    unsigned n_hdrs;
 };
 
 struct cp_config_compat_key {
@@ -127,6 +134,8 @@ struct cp_config_compat {
     unsigned api_key_entries_count;
     struct cp_config_model *models;
     unsigned models_count;
+    char **hdr_names, **hdr_values; /* `headers`, as in struct cp_config_key_entry */
+    unsigned n_hdrs;
 };
 
 /** `oauth-model-alias.<channel>[]` entry. */
@@ -313,6 +322,16 @@ const char *cp_config_url(const struct cp_config *cfg, enum cp_provider p, enum 
 
 /** "codex", "claude", "gemini", "qwen", "iflow"; NULL for an unknown value. Static. */
 const char *cp_config_provider_key(enum cp_provider p);
+
+/**
+ * Reads the `headers` mappings of the codex-/claude-/gemini-api-key and
+ * openai-compatibility entries from the YAML text @p yaml (the text @p cfg was loaded from)
+ * into their hdr_* fields (libyaml: the schema loader cannot read a mapping of free keys).
+ * CM_OK; CM_ERR_INVAL with @p err for a `headers` that is not a mapping of strings;
+ * CM_ERR_NOMEM. Called by the loaders; freed by cp_config_free().
+ */
+int cp_config_read_headers(struct cp_config *cfg, const char *yaml, size_t len, char *err,
+                           size_t errlen);
 
 /* ---- hot reload ---- */
 

@@ -76,6 +76,8 @@ struct spec {
     unsigned pool_index; /* which name of a repeated alias this credential sends */
     char *const *excluded;
     unsigned n_excluded;
+    char *const *hdr_names, *const *hdr_values; /* the entry's `headers` */
+    unsigned n_hdrs;
 };
 
 static int dup_opt(char **dst, const char *src)
@@ -91,8 +93,8 @@ static const char *nth_name(const struct spec *s, const char *alias, unsigned in
 {
     unsigned seen = 0;
     for (unsigned i = 0; i < s->n_models; i++) {
-        const char *a = s->models[i].alias && *s->models[i].alias ? s->models[i].alias
-                                                                   : s->models[i].name;
+        const char *a =
+            s->models[i].alias && *s->models[i].alias ? s->models[i].alias : s->models[i].name;
         if (a && strcasecmp(a, alias) == 0 && seen++ == index)
             return s->models[i].name;
     }
@@ -144,12 +146,24 @@ static int make_af(const struct spec *s, struct cp_authfile **out)
         dup_opt(&af->prefix, s->prefix) || fill_models(s, af))
         goto fail;
     (void)cp_authfile_auth_index(af->name, af->auth_index);
+    if (s->n_hdrs) {
+        if (!(af->header_names = cm_calloc(s->n_hdrs, sizeof(char *))) ||
+            !(af->header_values = cm_calloc(s->n_hdrs, sizeof(char *))))
+            goto fail;
+        for (unsigned i = 0; i < s->n_hdrs; i++) {
+            af->header_names[i] = cm_strdup(s->hdr_names[i]);
+            af->header_values[i] = cm_strdup(s->hdr_values[i]);
+            af->n_headers++;
+            if (!af->header_names[i] || !af->header_values[i])
+                goto fail;
+        }
+    }
     if (s->n_excluded) {
         if (!(af->excluded_models = cm_calloc(s->n_excluded, sizeof(char *))))
             goto fail;
         for (unsigned i = 0; i < s->n_excluded; i++)
-            if (s->excluded[i] && dup_opt(&af->excluded_models[af->n_excluded_models++],
-                                          s->excluded[i]))
+            if (s->excluded[i] &&
+                dup_opt(&af->excluded_models[af->n_excluded_models++], s->excluded[i]))
                 goto fail;
     }
     *out = af;
@@ -183,8 +197,8 @@ static int add_one(struct cp_keyring *k, const struct spec *s, struct kentry *nv
         return CM_OK;
     }
     sc.id = s->id;
-    sc.provider = s->prov == CP_AUTH_UNKNOWN ? "openai-compatibility"
-                                             : cp_authfile_provider_name(s->prov);
+    sc.provider =
+        s->prov == CP_AUTH_UNKNOWN ? "openai-compatibility" : cp_authfile_provider_name(s->prov);
     sc.prefix = af->prefix;
     sc.priority = s->priority;
     sc.disable_cooling = -1;
@@ -213,8 +227,8 @@ static unsigned pool_size(const struct spec *s)
 {
     unsigned best = 1;
     for (unsigned i = 0; i < s->n_models; i++) {
-        const char *a = s->models[i].alias && *s->models[i].alias ? s->models[i].alias
-                                                                   : s->models[i].name;
+        const char *a =
+            s->models[i].alias && *s->models[i].alias ? s->models[i].alias : s->models[i].name;
         unsigned c = 0;
         while (a && nth_name(s, a, c))
             c++;
@@ -247,8 +261,8 @@ static int add_entry(struct cp_keyring *k, struct spec *s, struct kentry *nv, si
 
 static size_t count_all(const struct cp_config *cfg)
 {
-    size_t n = (size_t)cfg->codex_api_key_count + cfg->claude_api_key_count +
-               cfg->gemini_api_key_count;
+    size_t n =
+        (size_t)cfg->codex_api_key_count + cfg->claude_api_key_count + cfg->gemini_api_key_count;
     for (unsigned i = 0; i < cfg->openai_compatibility_count; i++)
         n += cfg->openai_compatibility[i].api_key_entries_count
                  ? cfg->openai_compatibility[i].api_key_entries_count
@@ -285,6 +299,9 @@ static int add_keys(struct cp_keyring *k, const char *list, const char *type,
         s.n_models = e[i].models_count;
         s.excluded = e[i].excluded_models;
         s.n_excluded = e[i].excluded_models_count;
+        s.hdr_names = e[i].hdr_names;
+        s.hdr_values = e[i].hdr_values;
+        s.n_hdrs = e[i].n_hdrs;
         rc = add_entry(k, &s, nv, nn, cap);
     }
     return rc;
@@ -306,8 +323,7 @@ static int add_compat(struct cp_keyring *k, const struct cp_config_compat *c, un
             const struct cp_config_compat_key *key =
                 c[i].api_key_entries_count ? &c[i].api_key_entries[j] : NULL;
             struct spec s = {0};
-            snprintf(id, sizeof id, "openai-compatibility[%s][%u]", c[i].name ? c[i].name : "",
-                     j);
+            snprintf(id, sizeof id, "openai-compatibility[%s][%u]", c[i].name ? c[i].name : "", j);
             s.id = id;
             s.type = "openai-compatibility";
             s.prov = CP_AUTH_UNKNOWN;
@@ -318,6 +334,9 @@ static int add_compat(struct cp_keyring *k, const struct cp_config_compat *c, un
             s.priority = c[i].priority;
             s.models = c[i].models;
             s.n_models = c[i].models_count;
+            s.hdr_names = c[i].hdr_names;
+            s.hdr_values = c[i].hdr_values;
+            s.n_hdrs = c[i].n_hdrs;
             rc = add_entry(k, &s, nv, nn, cap);
         }
     }
@@ -342,8 +361,8 @@ int cp_keyring_apply(struct cp_keyring *k, const struct cp_config *cfg)
         rc = add_keys(k, "gemini-api-key", "gemini", CP_AUTH_GEMINI, cfg->gemini_api_key,
                       cfg->gemini_api_key_count, nv, &nn, cap);
     if (!rc)
-        rc = add_compat(k, cfg->openai_compatibility, cfg->openai_compatibility_count, nv, &nn,
-                        cap);
+        rc =
+            add_compat(k, cfg->openai_compatibility, cfg->openai_compatibility_count, nv, &nn, cap);
     pthread_mutex_lock(&k->mu);
     old = k->v;
     oldn = k->n;

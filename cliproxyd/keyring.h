@@ -4,7 +4,7 @@
  * every `codex-api-key`, `claude-api-key` and `gemini-api-key` entry, and every
  * `api-key-entries` item of every `openai-compatibility` entry, becomes one credential in
  * the scheduler next to the auth-dir logins, with its priority, prefix, excluded models,
- * proxy and base-url. Models: the entry's `models` (an `alias` is what clients ask for,
+ * proxy, base-url and headers (sent last, as a file's own "headers" are). Models: the entry's `models` (an `alias` is what clients ask for,
  * `name` what the upstream gets; a repeated alias is a pool tried in turn), else the
  * provider's built-in list (codex, claude, gemini). An openai-compatibility entry without
  * models serves nothing and is reported once.

@@ -49,6 +49,7 @@ static void entries_become_credentials(void **state)
         load("codex-api-key:\n"
              "  - api-key: sk-codex-1\n"
              "    base-url: http://127.0.0.1:9/codex\n"
+             "    headers: {X-Team: blue, X-Trace: \"on\"}\n"
              "    models: [{name: gpt-5, alias: fast}]\n"
              "  - api-key: sk-codex-nobase\n"
              "gemini-api-key:\n"
@@ -74,6 +75,11 @@ static void entries_become_credentials(void **state)
     assert_string_equal(c->access_token, "sk-codex-1");
     assert_true(c->af->key_entry);
     assert_string_equal(c->af->base_url, "http://127.0.0.1:9/codex");
+    assert_int_equal(c->af->n_headers, 2);
+    assert_string_equal(c->af->header_names[0], "X-Team");
+    assert_string_equal(c->af->header_values[0], "blue");
+    assert_string_equal(c->af->header_names[1], "X-Trace");
+    assert_string_equal(c->af->header_values[1], "on");
     assert_string_equal(cp_authfile_upstream_model(c->af, "fast"), "gpt-5");
     assert_string_equal(cp_channel_upstream_model(cfg, c, "fast"), "gpt-5");
     cp_authstore_release(c);
@@ -123,6 +129,21 @@ static void entries_become_credentials(void **state)
     cp_config_free(cfg);
 }
 
+static void headers_must_be_a_mapping(void **state)
+{
+    static const char bad[] = "openai-compatibility:\n"
+                              "  - name: x\n"
+                              "    base-url: http://127.0.0.1:9/v1\n"
+                              "    headers: [a, b]\n";
+    struct cp_config *c = NULL;
+    char err[512] = "";
+    (void)state;
+    assert_int_equal(cp_config_load_mem("t.yaml", bad, sizeof bad - 1, &c, err, sizeof err),
+                     CM_ERR_INVAL);
+    assert_null(c);
+    assert_non_null(strstr(err, "openai-compatibility[0].headers"));
+}
+
 static void channel_rules_on_logins(void **state)
 {
     struct cp_config *cfg = load("oauth-excluded-models:\n"
@@ -166,6 +187,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(entries_become_credentials),
         cmocka_unit_test(channel_rules_on_logins),
+        cmocka_unit_test(headers_must_be_a_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
