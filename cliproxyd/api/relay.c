@@ -339,7 +339,7 @@ out:
 }
 
 /* CM_OK when a refresh for the 401 just received was started (it continues the job) */
-static int refresh_and_retry(struct job *j)
+static int refresh_and_retry(struct job *j, const char *why)
 {
     struct cp_refresher *rf = j->srv->refresher;
     if (!rf || j->refreshed || j->started || (j->cred && j->cred->af && j->cred->af->key_entry))
@@ -350,8 +350,8 @@ static int refresh_and_retry(struct job *j)
         atomic_fetch_sub(&j->refs, 1);
         return CM_ERR_INVAL;
     }
-    cm_log_info(cm_httpd_req_id(j->req), "cliproxyd: %s answered 401; refreshing its token",
-                j->tried[j->ntried - 1]);
+    cm_log_info(cm_httpd_req_id(j->req), "cliproxyd: %s %s; refreshing its token",
+                j->tried[j->ntried - 1], why);
     return CM_OK;
 }
 
@@ -442,7 +442,7 @@ static void on_done(struct cm_httpc_xfer *x, const struct cm_httpc_result *r, vo
     }
     if (j->status < 200 || j->status > 299) {
         struct cm_httpc_head h = {j->status, j->head.data, j->head.len};
-        if (j->status == 401 && refresh_and_retry(j) == CM_OK)
+        if (j->status == 401 && refresh_and_retry(j, "answered 401") == CM_OK)
             goto out;
         j->up->outcome(&h, j->status, j->body.data, j->body.len, wall_s(), &o);
         fail_attempt(j, &o, 0);
@@ -604,6 +604,12 @@ static void start_attempt(struct job *j)
     j->cred = cp_authstore_acquire(j->srv->store, j->tried[j->ntried - 1]);
     if (!j->cred)
         j->cred = cp_keyring_acquire(j->srv->keyring, j->tried[j->ntried - 1]);
+    /* a token already past its expiry (the refresher has not got to it yet) is refreshed
+     * before the call, not after a 401 */
+    if (j->cred && j->cred->af && j->cred->af->refresh_token &&
+        cp_authfile_is_expired(j->cred->af, NULL) &&
+        refresh_and_retry(j, "holds an expired token") == CM_OK)
+        return;
     ref = cp_config_live_acquire(j->srv->cfg);
     cfg = ref ? cp_config_ref_get(ref) : NULL;
     if (j->cred && cfg)
