@@ -135,6 +135,15 @@ static int pass_stream_init(struct cp_relay_x *x)
     return CM_OK;
 }
 
+/* a delta carrying something for the client: text, reasoning or a tool call */
+static int has_content(const cJSON *delta)
+{
+    const char *c = cp_tr_str_member(delta, "content", NULL);
+    const char *r = cp_tr_str_member(delta, "reasoning_content", NULL);
+    return (c && *c) || (r && *r) ||
+           cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(delta, "tool_calls")) > 0;
+}
+
 static void pass_stream_event(struct cp_relay_x *x, const struct cm_sse_event *ev)
 {
     struct pass *ps = x->st;
@@ -148,7 +157,13 @@ static void pass_stream_event(struct cp_relay_x *x, const struct cm_sse_event *e
         ps->done = 1;
     } else if (cm_json_parse(ev->data, ev->data_len, NULL, &d, NULL) != CM_OK ||
                !cJSON_IsObject(d)) {
-        forward = 0; /* not JSON: nothing a client could read */
+        /* not a JSON object (truncated, invalid UTF-8 ...): the answer cannot be trusted;
+         * a failure, not a silent gap (failover when nothing went out yet) */
+        forward = 0;
+        ps->failed = 1;
+        cp_tr_malformed_error(&x->err, "a chat chunk that is not a JSON object");
+        cp_relay_x_fail(x, CM_ERR_UPSTREAM);
+        (void)cp_tr_chat_emit_error(&x->err, &x->out);
     } else if ((er = cJSON_GetObjectItemCaseSensitive(d, "error"))) {
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(er, "code");
         unsigned st = cJSON_IsNumber(code) ? (unsigned)code->valuedouble : 502;
@@ -164,8 +179,8 @@ static void pass_stream_event(struct cp_relay_x *x, const struct cm_sse_event *e
             ps->have_usage = 1;
         if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(ch, "finish_reason")))
             ps->finished = 1;
-        if (cJSON_GetObjectItemCaseSensitive(ch, "delta"))
-            x->content = 1;
+        if (has_content(cJSON_GetObjectItemCaseSensitive(ch, "delta")))
+            x->content = 1; /* not for the opening {"role":"assistant","content":""} */
         /* the usage-only chunk we asked for on the client's behalf */
         if (!ps->client_usage && !x->in && cJSON_GetArraySize(choices) == 0)
             forward = 0;
