@@ -11,10 +11,12 @@
 #include "cm/err.h"
 #include "cm/log.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- connections and the statement cache ---- */
 
@@ -27,6 +29,13 @@ int mt_store__conn_open(struct mt_store *st, int writer, struct mt_conn **out)
 
     if (!c)
         return CM_ERR_NOMEM;
+    if (writer && strcmp(st->path, ":memory:") != 0 && strncmp(st->path, "file:", 5) != 0) {
+        /* a new database file is created 0600 (SQLite would make it 0644, and gives its
+           -wal/-shm the database's mode); an existing file keeps its mode */
+        int fd = open(st->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+    }
     src = sqlite3_open_v2(st->path, &c->db, flags, NULL);
     if (src != SQLITE_OK) {
         cm_log_error(NULL, "store: cannot open the database: %s",
