@@ -821,6 +821,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     void *ud;
     int aborted;
     struct cm_pipe *p;
+    struct MHD_Response *unsent;
     (void)conn;
 
     if (!r)
@@ -838,7 +839,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     p = r->pipe;
     if (p)
         cm_pipe_ref(p);
+    /* a response set but never queued (the client left while it was being made): a
+     * stream's reader holds a reference on r, so r and it would keep each other alive */
+    unsent = r->resp;
+    r->resp = NULL;
     pthread_mutex_unlock(&r->lock);
+    if (unsent)
+        MHD_destroy_response(unsent);
     if (p) {
         if (aborted)
             cm_pipe_reader_gone(p);
