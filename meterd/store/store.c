@@ -226,8 +226,11 @@ void mt_store__datetime(const struct mt_store *st, char *buf, size_t len)
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00:00", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    /* every field reduced to its width, so the optimiser can prove the text fits */
+    snprintf(buf, len, "%04u-%02u-%02u %02u:%02u:%02u.%03u+00:00",
+             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)(tm.tm_mon + 1) % 100u,
+             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u,
+             (unsigned)tm.tm_sec % 100u, (unsigned)(ms % 1000) % 1000u);
 }
 
 /* ---- row mapper ---- */
