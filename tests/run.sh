@@ -14,7 +14,7 @@ cd "$ROOT"
 # Debian packages: the build's (deploy/deps.sh), cmocka and python3 for the tests, and the
 # client tests run the official npm SDKs: Debian's node and npm unless some are there
 . "$ROOT/deploy/deps.sh"
-PKGS=("${CM_BUILD_PKGS[@]}" python3 libcmocka-dev docker-compose)
+PKGS=("${CM_BUILD_PKGS[@]}" python3 libcmocka-dev docker-compose clang libclang-rt-14-dev) # clang: tests/fuzz
 command -v node >/dev/null || PKGS+=(nodejs)
 command -v npm >/dev/null || PKGS+=(npm)
 cm_install_missing run.sh "${PKGS[@]}"

@@ -270,14 +270,18 @@ static int turn_append(struct turns *t, bool user, cJSON *blocks)
         t->last_user = user;
     }
     while ((b = cJSON_DetachItemFromArray(blocks, 0)) != NULL) {
-        int at = cJSON_GetArraySize(t->last_content); /* append */
+        int n = cJSON_GetArraySize(t->last_content), at = n; /* append */
         if (user && is_tool_result(b)) {
             at = 0;
-            while (at < cJSON_GetArraySize(t->last_content) &&
-                   is_tool_result(cJSON_GetArrayItem(t->last_content, at)))
+            while (at < n && is_tool_result(cJSON_GetArrayItem(t->last_content, at)))
                 at++;
         }
-        (void)cJSON_InsertItemInArray(t->last_content, at, b); /* links, cannot fail */
+        /* Not cJSON_InsertItemInArray(): Debian 12's cJSON 1.7.15 refuses every insert at
+         * an index > 0, which dropped (and leaked) the block. Append it, then move the
+         * blocks that were at at..n-1 behind it (links only, cannot fail). */
+        cJSON_AddItemToArray(t->last_content, b);
+        for (; at < n; n--)
+            cJSON_AddItemToArray(t->last_content, cJSON_DetachItemFromArray(t->last_content, at));
     }
     rc = CM_OK;
 out:

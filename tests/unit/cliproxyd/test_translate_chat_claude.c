@@ -528,6 +528,33 @@ static void test_request_rules(void **state)
     }
 }
 
+/* tool results are kept ahead of the turn's other blocks, every one of them (found by the
+ * fuzzer: inserting at an index above 0 dropped the second result) */
+static void test_request_tool_results_order(void **state)
+{
+    cJSON *req = tst_parse_str(
+        "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"go\"},"
+        "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"a\",\"type\":\"function\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}},{\"id\":\"b\",\"type\":"
+        "\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"user\",\"content\":\"W\"},{\"role\":\"tool\",\"tool_call_id\":\"a\","
+        "\"content\":\"ra\"},{\"role\":\"tool\",\"tool_call_id\":\"b\",\"content\":\"rb\"}]}");
+    cJSON *out = NULL;
+    struct cp_tr_err err = {0};
+    (void)state;
+    assert_int_equal(cp_tr_chat_claude_request(req, &out, &err), CM_OK);
+    assert_member_json(out, "messages",
+                       "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"go\"}]},"
+                       "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"a\","
+                       "\"name\":\"f\",\"input\":{}},{\"type\":\"tool_use\",\"id\":\"b\",\"name\":"
+                       "\"g\",\"input\":{}}]},{\"role\":\"user\",\"content\":[{\"type\":"
+                       "\"tool_result\",\"tool_use_id\":\"a\",\"content\":\"ra\"},{\"type\":"
+                       "\"tool_result\",\"tool_use_id\":\"b\",\"content\":\"rb\"},{\"type\":\"text\","
+                       "\"text\":\"W\"}]}]");
+    cJSON_Delete(out);
+    cJSON_Delete(req);
+}
+
 static void test_request_limits(void **state)
 {
     (void)state;
@@ -1023,6 +1050,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_request_errors),
+        cmocka_unit_test(test_request_tool_results_order),
         cmocka_unit_test(test_request_rules),
         cmocka_unit_test(test_request_limits),
         cmocka_unit_test(test_stream_early_end),
