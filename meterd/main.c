@@ -140,6 +140,19 @@ int main(int argc, char **argv)
         goto out;
     }
     cm_log_info(NULL, "meterd: database %s", path);
+    {
+        /* quota reserved by requests a crash cut off before their settle goes back */
+        int64_t holds = 0, held = 0;
+        if (mt_store_release_holds(srv.store, &holds, &held) != CM_OK) {
+            fprintf(stderr, "meterd: cannot release the holds of an earlier run (see the log)\n");
+            goto out;
+        }
+        if (holds)
+            cm_log_warn(NULL,
+                        "meterd: gave back %lld quota reserved by %lld request(s) an earlier run "
+                        "did not finish",
+                        (long long)held, (long long)holds);
+    }
     if (mt_optcache_new(srv.store, 1000, &srv.opts) != CM_OK) {
         fprintf(stderr, "meterd: cannot load the options\n");
         goto out;

@@ -100,6 +100,7 @@ struct job {
     /* pricing */
     struct mt_price price;
     int64_t reserved;
+    int64_t hold_id;  /* the reserve's hold row (store/writer.h), released by the settle */
     int skip_reserve; /* a free model with free pre-consumption off: no reserve, no check */
     int reserve_done; /* the reservation is committed: a failure refunds it */
 
@@ -232,6 +233,7 @@ static void refund(struct job *j, int then_reply)
     s.user_id = j->tok->t.user_id;
     s.token_id = j->tok->t.id;
     s.reserved = j->reserved;
+    s.hold_id = j->hold_id;
     atomic_fetch_add(&j->refs, 1);
     rc = mt_store_submit_settle(j->srv->store, &s, then_reply ? on_refunded : NULL,
                                 then_reply ? j : NULL);
@@ -351,6 +353,7 @@ static void settle(struct job *j, enum end_reason why)
     s.token_id = j->tok->t.id;
     s.channel_id = j->ch ? j->ch->id : 0;
     s.reserved = j->reserved;
+    s.hold_id = j->hold_id;
     s.quota = ch.no_tokens ? 0 : ch.quota;
     s.count_request = !ch.no_tokens;
     s.quota_data = mt_options_bool(j->opts, "DataExportEnabled", 1);
@@ -959,6 +962,7 @@ static void on_reserved(const struct mt_store_result *res, void *ud)
     struct job *j = ud;
     if (res->rc == CM_OK) {
         j->reserve_done = 1;
+        j->hold_id = res->hold_id;
         if (cm_httpd_req_aborted(j->req))
             refund(j, 0);
         else

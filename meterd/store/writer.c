@@ -72,6 +72,10 @@ static const char SQL_SET_USER[] =
 static const char SQL_SET_TOKEN[] =
     "UPDATE tokens SET remain_quota = remain_quota - ?, used_quota = used_quota + ?, "
     "accessed_time = ? WHERE id = ?";
+static const char SQL_HOLD_ADD[] =
+    "INSERT INTO mt_holds (user_id, token_id, amount, created_at) VALUES (?, ?, ?, ?) "
+    "RETURNING id";
+static const char SQL_HOLD_DEL[] = "DELETE FROM mt_holds WHERE id = ?";
 static const char SQL_SET_CHANNEL[] =
     "UPDATE channels SET used_quota = used_quota + ? WHERE id = ?";
 
@@ -104,24 +108,28 @@ static int run_reserve(struct mt_store *st, struct mt_conn *c, struct op *o)
         o->res.short_of = MT_STORE_SHORT_USER;
         return clean_fail(o, CM_ERR_LIMIT);
     }
-    if (!r->token_id)
-        return CM_OK;
-    rc = mt_store__write_on(c, SQL_RES_TOKEN, &n, "IIIII", r->amount, r->amount, mt_store__now(st),
-                            r->token_id, r->amount);
-    if (rc)
-        return rc;
-    if (n == 0) { /* undo the user's part: the exact inverse, in the same transaction */
-        rc = mt_store__write_on(c, SQL_RES_UNDO_USER, NULL, "II", r->amount, r->user_id);
-        if (rc == CM_OK)
-            rc = mt_store__read_int_on(c, SQL_TOKEN_LIVE, &live, "I", r->token_id);
+    if (r->token_id) {
+        rc = mt_store__write_on(c, SQL_RES_TOKEN, &n, "IIIII", r->amount, r->amount,
+                                mt_store__now(st), r->token_id, r->amount);
         if (rc)
             return rc;
-        if (!live)
-            return clean_fail(o, CM_ERR_NOTFOUND);
-        o->res.short_of = MT_STORE_SHORT_TOKEN;
-        return clean_fail(o, CM_ERR_LIMIT);
+        if (n == 0) { /* undo the user's part: the exact inverse, in the same transaction */
+            rc = mt_store__write_on(c, SQL_RES_UNDO_USER, NULL, "II", r->amount, r->user_id);
+            if (rc == CM_OK)
+                rc = mt_store__read_int_on(c, SQL_TOKEN_LIVE, &live, "I", r->token_id);
+            if (rc)
+                return rc;
+            if (!live)
+                return clean_fail(o, CM_ERR_NOTFOUND);
+            o->res.short_of = MT_STORE_SHORT_TOKEN;
+            return clean_fail(o, CM_ERR_LIMIT);
+        }
     }
-    return CM_OK;
+    /* the hold: what a crash before the settle gives back at start */
+    if (r->amount > 0)
+        rc = mt_store__read_int_on(c, SQL_HOLD_ADD, &o->res.hold_id, "IIII", r->user_id,
+                                   r->token_id, r->amount, mt_store__now(st));
+    return rc;
 }
 
 static int run_settle(struct mt_store *st, struct mt_conn *c, struct op *o)
@@ -141,6 +149,8 @@ static int run_settle(struct mt_store *st, struct mt_conn *c, struct op *o)
     }
     if (rc == CM_OK && s->token_id && delta != 0)
         rc = mt_store__write_on(c, SQL_SET_TOKEN, NULL, "IIII", delta, delta, now, s->token_id);
+    if (rc == CM_OK && s->hold_id)
+        rc = mt_store__write_on(c, SQL_HOLD_DEL, NULL, "I", s->hold_id);
     if (rc == CM_OK && s->channel_id && s->count_request && s->quota)
         rc = mt_store__write_on(c, SQL_SET_CHANNEL, NULL, "II", s->quota, s->channel_id);
     if (rc == CM_OK && o->has_log) {
@@ -557,4 +567,43 @@ void mt_store_writer_stats(struct mt_store *st, struct mt_store_writer_stats *ou
     out->failed_commits = atomic_load(&st->wr->failed_commits);
     out->max_batch = atomic_load(&st->wr->max_batch);
     out->queued = atomic_load(&st->wr->queued_now);
+}
+
+/* ---- holds left by a crash ---- */
+
+static const char SQL_HOLDS_COUNT[] = "SELECT count(*) FROM mt_holds";
+static const char SQL_HOLDS_SUM[] = "SELECT COALESCE(sum(amount), 0) FROM mt_holds";
+static const char SQL_HOLDS_USERS[] =
+    "UPDATE users SET quota = quota + (SELECT sum(h.amount) FROM mt_holds h WHERE "
+    "h.user_id = users.id) WHERE id IN (SELECT user_id FROM mt_holds)";
+static const char SQL_HOLDS_TOKENS[] =
+    "UPDATE tokens SET remain_quota = remain_quota + (SELECT sum(h.amount) FROM mt_holds h "
+    "WHERE h.token_id = tokens.id), used_quota = used_quota - (SELECT sum(h.amount) FROM "
+    "mt_holds h WHERE h.token_id = tokens.id) WHERE id IN (SELECT token_id FROM mt_holds "
+    "WHERE token_id != 0)";
+static const char SQL_HOLDS_CLEAR[] = "DELETE FROM mt_holds";
+
+int mt_store_release_holds(struct mt_store *st, int64_t *n, int64_t *total)
+{
+    struct mt_conn *c = NULL;
+    int64_t cnt = 0, sum = 0;
+    int rc = mt_store__wr_begin(st, &c);
+
+    if (rc)
+        return rc;
+    rc = mt_store__read_int_on(c, SQL_HOLDS_COUNT, &cnt, "");
+    if (!rc && cnt)
+        rc = mt_store__read_int_on(c, SQL_HOLDS_SUM, &sum, "");
+    if (!rc && cnt)
+        rc = mt_store__write_on(c, SQL_HOLDS_USERS, NULL, "");
+    if (!rc && cnt)
+        rc = mt_store__write_on(c, SQL_HOLDS_TOKENS, NULL, "");
+    if (!rc && cnt)
+        rc = mt_store__write_on(c, SQL_HOLDS_CLEAR, NULL, "");
+    rc = mt_store__wr_end(st, c, rc);
+    if (!rc && n)
+        *n = cnt;
+    if (!rc && total)
+        *total = sum;
+    return rc;
 }

@@ -57,12 +57,18 @@ struct mt_store_result {
     int rc;                       /* CM_OK or the op's error */
     enum mt_store_short short_of; /* reserve with CM_ERR_LIMIT */
     int64_t log_id;               /* settle / log: the inserted log row's id, else 0 */
+    int64_t hold_id;              /* reserve of amount > 0: its mt_holds row, else 0 */
 };
 
 /** Completion callback: runs on the writer thread after the op's transaction ended. */
 typedef void (*mt_store_done_fn)(const struct mt_store_result *res, void *ud);
 
 /**
+ * Crash safety: a reserve of amount > 0 also inserts a hold row (table mt_holds: user,
+ * token, amount) in its transaction, and the settle (or refund) that names it deletes it
+ * in its own. A hold left by a crash between the two is given back by
+ * mt_store_release_holds() at start: no quota is lost to a kill -9.
+ *
  * Reserve (pre-consume): users.quota -= amount and, when token_id != 0, tokens.remain_quota
  * -= amount, used_quota += amount, accessed_time = now; together or not at all. Conditions
  * (read from the rows, so an operator's edit counts at once): the user is live with
@@ -99,6 +105,7 @@ struct mt_settle {
     int count_request;
     const struct mt_log *log; /* borrowed for the submit call only (copied) */
     int quota_data;
+    int64_t hold_id; /* the reserve's hold (mt_store_result.hold_id), deleted here; 0: none */
 };
 
 /* Asynchronous submission. @p cb may be NULL (fire and forget). Returns CM_OK (the op is
@@ -118,6 +125,14 @@ int mt_store_submit_log(struct mt_store *st, const struct mt_log *l, mt_store_do
 int mt_store_reserve(struct mt_store *st, const struct mt_reserve *r,
                      enum mt_store_short *short_of);
 int mt_store_settle(struct mt_store *st, const struct mt_settle *s, int64_t *log_id);
+/**
+ * Gives back every hold left (by a crash): users.quota += amount and, with a token,
+ * tokens.remain_quota += amount and used_quota -= amount; the holds are deleted; one
+ * transaction. *@p n / *@p total (may be NULL): holds and quota released. Call at start,
+ * before requests are served. CM_OK or a store error.
+ */
+int mt_store_release_holds(struct mt_store *st, int64_t *n, int64_t *total);
+
 /** Refund of a reserve: settle with quota 0, no counters, no log. */
 int mt_store_refund(struct mt_store *st, int64_t user_id, int64_t token_id, int64_t amount);
 

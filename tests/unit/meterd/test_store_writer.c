@@ -250,6 +250,45 @@ static void reserve_contention_never_overdraws(void **state)
     assert_true(tok_sum <= 700);
 }
 
+/* a reserve leaves a hold until its settle; holds left by a crash go back at start */
+static void holds_survive_a_crash(void **state)
+{
+    struct tdb *t = *state;
+    char sql[160];
+    int64_t u = mk_user(t->st, "h", 1000), tok = mk_token(t->st, u, 500, 0), n = -1, total = -1;
+    struct mt_reserve r = {u, tok, 100};
+    struct mt_settle s = {0};
+
+    assert_int_equal(mt_store_reserve(t->st, &r, NULL), CM_OK);
+    assert_int_equal(q1(t, "SELECT count(*) FROM mt_holds"), 1);
+    s.user_id = u;
+    s.token_id = tok;
+    s.reserved = 100;
+    s.quota = 60;
+    s.count_request = 1;
+    s.hold_id = q1(t, "SELECT id FROM mt_holds");
+    assert_true(s.hold_id > 0);
+    assert_int_equal(mt_store_settle(t->st, &s, NULL), CM_OK);
+    assert_int_equal(q1(t, "SELECT count(*) FROM mt_holds"), 0); /* settled: released */
+
+    /* two reserves a crash cut off: 200 more out of the user and the token */
+    assert_int_equal(mt_store_reserve(t->st, &r, NULL), CM_OK);
+    assert_int_equal(mt_store_reserve(t->st, &r, NULL), CM_OK);
+    snprintf(sql, sizeof sql, "SELECT quota FROM users WHERE id = %lld", (long long)u);
+    assert_int_equal(q1(t, sql), 1000 - 60 - 200);
+    assert_int_equal(mt_store_release_holds(t->st, &n, &total), CM_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(total, 200);
+    assert_int_equal(q1(t, sql), 1000 - 60);
+    snprintf(sql, sizeof sql, "SELECT remain_quota FROM tokens WHERE id = %lld", (long long)tok);
+    assert_int_equal(q1(t, sql), 500 - 60);
+    snprintf(sql, sizeof sql, "SELECT used_quota FROM tokens WHERE id = %lld", (long long)tok);
+    assert_int_equal(q1(t, sql), 60);
+    assert_int_equal(q1(t, "SELECT count(*) FROM mt_holds"), 0);
+    assert_int_equal(mt_store_release_holds(t->st, &n, &total), CM_OK); /* nothing left */
+    assert_int_equal(n, 0);
+}
+
 static void settle_and_refund(void **state)
 {
     struct tdb *t = *state;
@@ -649,6 +688,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(reserve_semantics, setup, teardown),
         cmocka_unit_test_setup_teardown(reserve_contention_never_overdraws, setup, teardown),
+        cmocka_unit_test_setup_teardown(holds_survive_a_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(settle_and_refund, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_op_alone_in_batch, setup_noopen, teardown),
         cmocka_unit_test_setup_teardown(hard_failure_rerun_without_op, setup_noopen, teardown),
