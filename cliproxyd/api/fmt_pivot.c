@@ -98,7 +98,7 @@ static void pivot_outcome(const struct cm_httpc_head *head, long status, const c
                           size_t len, int64_t now_s, struct cp_sched_outcome *o)
 {
     (void)head, (void)status, (void)body, (void)len, (void)now_s, (void)o;
-    /* never called: the relay asks x->up (see cp_relay_outcome in relay.c) */
+    /* never called: relay.c classifies failures with the upstream half's own outcome() */
 }
 
 /* one chat event x->up wrote -> the adapter */
