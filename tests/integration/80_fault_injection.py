@@ -9,6 +9,9 @@ behind two paths and two upstream shapes:
   client -> cliproxyd -> OpenAI chat (an openai-compatibility entry with two keys)
   client -> meterd -> cliproxyd -> each of the above
 
+plus an upstream whose port refuses connections (nothing listens), alone and pooled with a
+healthy one,
+
 stream and non-stream. For every fault:
 - "always" (every attempt fails): the client gets a clear error: a JSON {"error": {...}} with
   a 4xx/5xx status, or (once the stream has carried content) an SSE error event and no
@@ -31,6 +34,7 @@ import concurrent.futures
 import http.client as hc
 import json
 import os
+import socket
 import time
 
 from cpd_env import start
@@ -82,6 +86,10 @@ def models_yaml(shape):
                    if m.startswith(shape + "-"))
 
 
+# a port nothing listens on: connect() is refused (the truest "refuses connections")
+with socket.socket() as _s:
+    _s.bind(("127.0.0.1", 0))
+    CLOSED = _s.getsockname()[1]
 AUTH = os.path.join(TMP, "fault-auths")
 os.makedirs(AUTH, exist_ok=True)
 cpd, CPD = start("cliproxyd-fault", KEY, AUTH, extra=f"""request-retry: 1
@@ -99,7 +107,21 @@ codex-api-key:
       - api-key: "sk-fault-compat-a-0123456789"
       - api-key: "sk-fault-compat-b-0123456789"
     models:
-{models_yaml("oc")}""")
+{models_yaml("oc")}  - name: "closedport"
+    base-url: "http://127.0.0.1:{CLOSED}/v1"
+    priority: 5
+    api-key-entries:
+      - api-key: "sk-fault-closed-0123456789"
+    models:
+      - name: "closed-only"
+      - name: "closed-pool"
+  - name: "healthy"
+    base-url: "{fake.url}/v1"
+    api-key-entries:
+      - api-key: "sk-fault-healthy-0123456789"
+    models:
+      - name: "closed-pool"
+""")
 
 M = Meterd("meterd-fault")
 M.set_option("ModelRatio", json.dumps({m: 1 for m in ALL}))
@@ -355,11 +377,27 @@ def test_stall_between_events_streams_what_came_before():
         list(ex.map(one, [(s, v) for s in SHAPES for v in ("d", "m")]))
 
 
+def test_connection_refused():
+    """An upstream whose port refuses connections: alone, a clear 502 JSON error at once;
+    pooled with a healthy entry (the refusing one has the higher priority), every request
+    succeeds through the other, stream and non-stream."""
+    for stream in (False, True):
+        r = request("d", "closed-only", stream, "refused")
+        assert r["status"] == 502, r
+        err = json.loads(r["body"])["error"]
+        assert "unreachable" in err["message"], err
+        assert time.time() - r["t0"] < 5, "a refused connect must fail fast"
+    for i in range(4):
+        r = request("d", "closed-pool", bool(i % 2), f"pooled {i}")
+        assert r["status"] == 200, r
+    assert cpd.alive()
+
+
 def test_report_known_bugs():
     for msg in sorted(SEEN_KNOWN):
         print("KNOWN BUG (not failing; FAULT_STRICT=1 fails it):", msg, flush=True)
 
 
-run([test_cliproxyd_alone, test_meterd_then_cliproxyd_costs_nothing_on_failure,
+run([test_connection_refused, test_cliproxyd_alone, test_meterd_then_cliproxyd_costs_nothing_on_failure,
      test_no_fd_leak_after_a_second_round, test_stall_between_events_streams_what_came_before,
      test_report_known_bugs])
