@@ -102,7 +102,8 @@ for name, s in PIVOT_SEL.items():
 for p in fx("cfg/*.yaml") + fx("cliproxyd/config/*.yaml") + \
         [os.path.join(ROOT, "deploy", "cliproxyd.example.yaml")]:
     if os.path.exists(p):
-        add("config", read(p))
+        # test data stays on loopback: the example's Docker bridge address becomes 127.0.0.1
+        add("config", read(p).replace(b"172.17.0.1", b"127.0.0.1"))
 add("config", "port: 8317\napi-keys: [k1]\nrouting:\nremote-management:\n  allow-remote: false\n"
     "codex-api-key:\n  - api-key: x\n    base-url: http://127.0.0.1:1\n    headers: {X-A: b}\n"
     "    models: [{name: gpt-5, alias: g}]\n")
@@ -135,8 +136,8 @@ for s in ["Bearer sk-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKL",
           "bearer sk-abcdefghijklmnop-12", "sk-abc-12-3", "Bearer ", "abc-0",
           "session=MTcwMDAwMDAwMHwxfGFiY2Q; other=1",
           "a=b; session=; session=x",
-          "10.0.0.0/8,192.168.1.1\n::1/128|10.1.2.3",
-          "|::ffff:10.0.0.1", "2001:db8::/32|2001:db8::1", "0.0.0.0/0|1.2.3.4"]:
+          "127.0.0.0/8,127.0.0.2\n::1/128|127.1.2.3",
+          "|::ffff:127.0.0.1", "::1/128|::1", "127.0.0.0/16|127.0.0.9"]:
     add("meterd_key", s)
 
 # ---- fuzz_meterd_admin: byte 0 option key selector (0 = the body's key)
@@ -159,7 +160,7 @@ ADMIN = [
          "model": "gpt-4o", "base_url": "http://127.0.0.1:1"}),
     (0, {"key": '["k1",{"type":"service_account"}]', "models": "a"}),
     (0, {"name": "t", "remain_quota": 500000, "unlimited_quota": False, "expired_time": -1,
-         "allow_ips": "127.0.0.1\n10.0.0.0/8", "model_limits": "gpt-4o,gpt-5", "group": "vip"}),
+         "allow_ips": "127.0.0.1\n127.0.0.0/8", "model_limits": "gpt-4o,gpt-5", "group": "vip"}),
     (0, {"ids": [1, 2, 3.0, -1, 1e300, "x"]}),
 ]
 for sel, body in ADMIN:
