@@ -20,11 +20,6 @@
 
 /* ---- small helpers ---- */
 
-static bool has_prefix(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* ---- 5.1: model suffix and thinking budget ---- */
 
 /*
@@ -102,29 +97,6 @@ out:
     return rc;
 }
 
-/*
- * Splits "data:<media>;base64,<data>": true with the media type slice and the data, false
- * when @p url is not a base64 data URL with a media type.
- */
-static bool data_url(const char *url, const char **media, size_t *media_len, const char **data)
-{
-    const char *semi, *comma;
-
-    if (!has_prefix(url, "data:"))
-        return false;
-    comma = strchr(url, ',');
-    if (!comma)
-        return false;
-    semi = strchr(url + 5, ';');
-    if (!semi || semi > comma || semi == url + 5 || (size_t)(comma - semi) != 7 ||
-        memcmp(semi, ";base64", 7) != 0)
-        return false;
-    *media = url + 5;
-    *media_len = (size_t)(semi - (url + 5));
-    *data = comma + 1;
-    return true;
-}
-
 static bool ends_with_pdf(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -141,14 +113,14 @@ static int conv_image(const struct cp_tr_chat_part *p, cJSON *blocks, struct cm_
     const char *url = p->url, *media = NULL, *data = NULL;
     size_t media_len = 0;
 
-    if (data_url(url, &media, &media_len, &data)) {
+    if (cp_tr_data_url(url, &media, &media_len, &data)) {
         if (media_len < 7 || memcmp(media, "image/", 6) != 0) {
             cm_json_err_set(je, CM_ERR_INVAL, "image_url.url", "must be an image data URL");
             return CM_ERR_INVAL;
         }
         return add_source_block(blocks, "image", media, media_len, data, NULL);
     }
-    if (has_prefix(url, "https://") || has_prefix(url, "http://"))
+    if (cp_tr_has_prefix(url, "https://") || cp_tr_has_prefix(url, "http://"))
         return add_source_block(blocks, "image", NULL, 0, NULL, url);
     cm_json_err_set(je, CM_ERR_INVAL, "image_url.url",
                     "must be a base64 data URL or an http(s) URL");
@@ -166,13 +138,13 @@ static int conv_file(const struct cp_tr_chat_part *p, cJSON *blocks, struct cm_j
                         "is not supported on this model (send file_data)");
         return CM_ERR_INVAL;
     }
-    if (data_url(data, &media, &media_len, &b64)) {
+    if (cp_tr_data_url(data, &media, &media_len, &b64)) {
         if (media_len != sizeof(pdf) - 1 || memcmp(media, pdf, media_len) != 0) {
             cm_json_err_set(je, CM_ERR_INVAL, "file.file_data",
                             "must hold a PDF (data:application/pdf;base64,...)");
             return CM_ERR_INVAL;
         }
-    } else if (ends_with_pdf(p->filename) && !has_prefix(data, "data:")) {
+    } else if (ends_with_pdf(p->filename) && !cp_tr_has_prefix(data, "data:")) {
         b64 = data; /* raw base64 of a file named *.pdf */
     } else {
         cm_json_err_set(je, CM_ERR_INVAL, "file.file_data",

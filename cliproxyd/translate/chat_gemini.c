@@ -24,11 +24,6 @@
 
 /* ---- small helpers ---- */
 
-static bool has_prefix(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* True when @p s ends with @p suffix, ASCII case-insensitively. */
 static bool ends_with_ci(const char *s, size_t n, const char *suffix)
 {
@@ -127,29 +122,6 @@ out:
     return rc;
 }
 
-/*
- * Splits "data:<media>;base64,<data>": true with the media type slice and the data, false
- * when @p url is not a base64 data URL with a media type.
- */
-static bool data_url(const char *url, const char **media, size_t *media_len, const char **data)
-{
-    const char *semi, *comma;
-
-    if (!has_prefix(url, "data:"))
-        return false;
-    comma = strchr(url, ',');
-    if (!comma)
-        return false;
-    semi = strchr(url + 5, ';');
-    if (!semi || semi > comma || semi == url + 5 || (size_t)(comma - semi) != 7 ||
-        memcmp(semi, ";base64", 7) != 0)
-        return false;
-    *media = url + 5;
-    *media_len = (size_t)(semi - (url + 5));
-    *data = comma + 1;
-    return true;
-}
-
 /* The image MIME type an URL's extension names (query and fragment ignored). */
 static const char *guess_image_mime(const char *url)
 {
@@ -173,14 +145,14 @@ static int conv_image(const struct cp_tr_chat_part *p, cJSON *parts, struct cm_j
     const char *url = p->url, *media = NULL, *data = NULL;
     size_t media_len = 0;
 
-    if (data_url(url, &media, &media_len, &data)) {
+    if (cp_tr_data_url(url, &media, &media_len, &data)) {
         if (media_len < 7 || memcmp(media, "image/", 6) != 0) {
             cm_json_err_set(je, CM_ERR_INVAL, "image_url.url", "must be an image data URL");
             return CM_ERR_INVAL;
         }
         return add_blob(parts, "inlineData", media, media_len, "data", data);
     }
-    if (has_prefix(url, "https://") || has_prefix(url, "http://")) {
+    if (cp_tr_has_prefix(url, "https://") || cp_tr_has_prefix(url, "http://")) {
         const char *mime = guess_image_mime(url);
         return add_blob(parts, "fileData", mime, strlen(mime), "fileUri", url);
     }
@@ -200,11 +172,11 @@ static int conv_file(const struct cp_tr_chat_part *p, cJSON *parts, struct cm_js
                         "is not supported on this model (send file_data)");
         return CM_ERR_INVAL;
     }
-    if (data_url(data, &media, &media_len, &b64)) {
+    if (cp_tr_data_url(data, &media, &media_len, &b64)) {
         if (media_len != sizeof(pdf) - 1 || memcmp(media, pdf, media_len) != 0)
             b64 = NULL;
     } else if (p->filename && ends_with_ci(p->filename, flen, ".pdf") &&
-               !has_prefix(data, "data:")) {
+               !cp_tr_has_prefix(data, "data:")) {
         b64 = data; /* raw base64 of a file named *.pdf */
     }
     if (!b64) {

@@ -50,11 +50,6 @@ static bool ieq(const char *a, const char *b)
     return *a == *b;
 }
 
-static bool has_prefix(const char *s, const char *prefix)
-{
-    return strncmp(s, prefix, strlen(prefix)) == 0;
-}
-
 /* CM_ERR_INVAL with @p je = "@p field <what>". */
 __attribute__((format(printf, 3, 4))) static int bad(struct cm_json_err *je, const char *field,
                                                      const char *fmt, ...)
@@ -275,13 +270,13 @@ static int inline_data(const cJSON *d, cJSON *parts, struct cm_json_err *je)
         cm_json_err_scope(je, "inlineData");
         return rc;
     }
-    if (!has_prefix(mime, "image/") && strcmp(mime, "application/pdf") != 0)
+    if (!cp_tr_has_prefix(mime, "image/") && strcmp(mime, "application/pdf") != 0)
         return bad(je, "inlineData.mimeType",
                    "is not supported on this model (only image/* and application/pdf)");
     cm_buf_init(&b, BIG_BUF);
     rc = cm_buf_appendf(&b, "data:%s;base64,%s", mime, data);
     if (rc == CM_OK)
-        rc = has_prefix(mime, "image/") ? add_image(parts, b.data) : add_file(parts, b.data);
+        rc = cp_tr_has_prefix(mime, "image/") ? add_image(parts, b.data) : add_file(parts, b.data);
     cm_buf_cleanup(&b);
     return rc == CM_ERR_LIMIT ? CM_ERR_NOMEM : rc;
 }
@@ -299,7 +294,7 @@ static int file_data(const cJSON *d, cJSON *parts, struct cm_json_err *je)
         cm_json_err_scope(je, "fileData");
         return rc;
     }
-    if (!mime || !has_prefix(mime, "image/"))
+    if (!mime || !cp_tr_has_prefix(mime, "image/"))
         return bad(je, "fileData.mimeType",
                    "is not supported on this model (only image/* files can be referenced)");
     return add_image(parts, uri);

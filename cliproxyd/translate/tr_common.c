@@ -357,3 +357,24 @@ int cp_tr_read_body(const char *sse, size_t len, bool skip_done, cp_tr_body_fn f
         cp_tr_server_error(err, rc, cm_err_str(rc));
     return rc;
 }
+
+bool cp_tr_has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool cp_tr_data_url(const char *url, const char **media, size_t *media_len, const char **data)
+{
+    const char *semi, *comma;
+
+    if (!cp_tr_has_prefix(url, "data:") || !(comma = strchr(url, ',')))
+        return false;
+    semi = strchr(url + 5, ';');
+    if (!semi || semi > comma || semi == url + 5 || (size_t)(comma - semi) != 7 ||
+        memcmp(semi, ";base64", 7) != 0)
+        return false;
+    *media = url + 5;
+    *media_len = (size_t)(semi - (url + 5));
+    *data = comma + 1;
+    return true;
+}

@@ -27,6 +27,16 @@ bool cp_tr_str_eq(const char *s, const char *lit);
 /** True when the slice @p p / @p n (need not be NUL-terminated; NULL is no match) is @p lit. */
 bool cp_tr_slice_eq(const char *p, size_t n, const char *lit);
 
+/** True when @p s starts with @p prefix (both non-NULL). */
+bool cp_tr_has_prefix(const char *s, const char *prefix);
+
+/**
+ * Splits "data:<media>;base64,<data>": true with the media type slice (*@p media,
+ * *@p media_len) and the data (*@p data), all pointing into @p url; false when @p url is
+ * not a base64 data URL with a media type.
+ */
+bool cp_tr_data_url(const char *url, const char **media, size_t *media_len, const char **data);
+
 /** String member @p name of @p o, or @p def when absent or not a string (borrowed). */
 const char *cp_tr_str_member(const cJSON *o, const char *name, const char *def);
 
