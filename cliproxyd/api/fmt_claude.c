@@ -8,6 +8,8 @@
  */
 #include "api/relay_fmt.h"
 
+#include "api/fmt_chat_glue.h"
+
 #include "cm/alloc.h"
 #include "cm/err.h"
 #include "cm/json.h"
@@ -190,10 +192,19 @@ static int pass_aggregate(struct cp_relay_x *x, const char *body, size_t len, ch
     return CM_OK;
 }
 
-const struct cp_relay_fmt cp_fmt_messages_claude = {
-    "messages->claude", "claude",          CP_PROVIDER_CLAUDE,  pass_prepare,
-    claude_build,       claude_outcome,    pass_stream_init,    pass_stream_event,
-    pass_stream_finish, pass_stream_usage, pass_stream_cleanup, pass_aggregate, NULL};
+const struct cp_relay_fmt cp_fmt_messages_claude = {"messages->claude",
+                                                    "claude",
+                                                    CP_PROVIDER_CLAUDE,
+                                                    pass_prepare,
+                                                    claude_build,
+                                                    claude_outcome,
+                                                    pass_stream_init,
+                                                    pass_stream_event,
+                                                    pass_stream_finish,
+                                                    pass_stream_usage,
+                                                    pass_stream_cleanup,
+                                                    pass_aggregate,
+                                                    NULL};
 
 /* ---- OpenAI Chat clients ---- */
 
@@ -204,62 +215,22 @@ static int chat_prepare(struct cp_relay_x *x, struct cp_tr_err *e)
     return rc ? rc : claude_body(x, msgs, 0, e);
 }
 
-static int chat_stream_init(struct cp_relay_x *x)
-{
-    struct cp_tr_chat_claude_stream *st = cm_calloc(1, sizeof *st);
-    int rc;
-    if (!st)
-        return CM_ERR_NOMEM;
-    rc = cp_tr_chat_claude_stream_init(st, x->client, x->chunk_id, x->created, NULL);
-    if (rc)
-        cm_free(st);
-    else
-        x->st = st;
-    return rc;
-}
+CP_FMT_CHAT_GLUE(claude)
+CP_FMT_CHAT_EVENT(claude)
 
-static void chat_stream_event(struct cp_relay_x *x, const struct cm_sse_event *ev)
-{
-    cp_relay_x_fail(x, cp_tr_chat_claude_stream_event(x->st, ev->type, ev->type_len, ev->data,
-                                                      ev->data_len, &x->out, &x->err));
-    if (cp_tr_chat_claude_stream_has_content(x->st))
-        x->content = 1;
-}
-
-static int chat_stream_finish(struct cp_relay_x *x)
-{
-    return cp_tr_chat_claude_stream_finish(x->st, &x->out, &x->err);
-}
-
-static int chat_stream_usage(struct cp_relay_x *x, struct cp_tr_usage *u)
-{
-    return cp_tr_chat_claude_stream_usage(x->st, u);
-}
-
-static void chat_stream_cleanup(struct cp_relay_x *x)
-{
-    if (x->st)
-        cp_tr_chat_claude_stream_cleanup(x->st);
-    cm_free(x->st);
-    x->st = NULL;
-}
-
-static int chat_aggregate(struct cp_relay_x *x, const char *body, size_t len, char **out,
-                          size_t *out_len, struct cp_tr_usage *u)
-{
-    cJSON *res = NULL;
-    int rc = cp_tr_chat_claude_aggregate(body ? body : "", len, x->client, x->chunk_id, x->created,
-                                         &res, u, &x->err);
-    if (!rc)
-        rc = cm_json_print(res, out, out_len);
-    cJSON_Delete(res);
-    return rc;
-}
-
-const struct cp_relay_fmt cp_fmt_chat_claude = {
-    "chat->claude",     "claude",          CP_PROVIDER_CLAUDE,  chat_prepare,
-    claude_build,       claude_outcome,    chat_stream_init,    chat_stream_event,
-    chat_stream_finish, chat_stream_usage, chat_stream_cleanup, chat_aggregate, NULL};
+const struct cp_relay_fmt cp_fmt_chat_claude = {"chat->claude",
+                                                "claude",
+                                                CP_PROVIDER_CLAUDE,
+                                                chat_prepare,
+                                                claude_build,
+                                                claude_outcome,
+                                                chat_stream_init,
+                                                chat_stream_event,
+                                                chat_stream_finish,
+                                                chat_stream_usage,
+                                                chat_stream_cleanup,
+                                                chat_aggregate,
+                                                NULL};
 
 /* ---- count_tokens (Claude Messages clients on Claude) ---- */
 
@@ -314,8 +285,16 @@ static int count_aggregate(struct cp_relay_x *x, const char *body, size_t len, c
     return CM_OK;
 }
 
-const struct cp_relay_fmt cp_fmt_count_claude = {
-    "messages->claude:count", "claude",          CP_PROVIDER_CLAUDE,  count_prepare,
-    count_build,              claude_outcome,    pass_stream_init,    pass_stream_event,
-    pass_stream_finish,       pass_stream_usage, pass_stream_cleanup, count_aggregate,
-    NULL};
+const struct cp_relay_fmt cp_fmt_count_claude = {"messages->claude:count",
+                                                 "claude",
+                                                 CP_PROVIDER_CLAUDE,
+                                                 count_prepare,
+                                                 count_build,
+                                                 claude_outcome,
+                                                 pass_stream_init,
+                                                 pass_stream_event,
+                                                 pass_stream_finish,
+                                                 pass_stream_usage,
+                                                 pass_stream_cleanup,
+                                                 count_aggregate,
+                                                 NULL};

@@ -7,6 +7,8 @@
  */
 #include "api/relay_fmt.h"
 
+#include "api/fmt_chat_glue.h"
+
 #include "cm/alloc.h"
 #include "cm/err.h"
 #include "cm/json.h"
@@ -63,19 +65,7 @@ static int chat_prepare(struct cp_relay_x *x, struct cp_tr_err *e)
     return rc ? rc : codex_body(x, codex, e);
 }
 
-static int chat_stream_init(struct cp_relay_x *x)
-{
-    struct cp_tr_chat_codex_stream *st = cm_calloc(1, sizeof *st);
-    int rc;
-    if (!st)
-        return CM_ERR_NOMEM;
-    rc = cp_tr_chat_codex_stream_init(st, x->client, x->chunk_id, x->created, NULL);
-    if (rc)
-        cm_free(st);
-    else
-        x->st = st;
-    return rc;
-}
+CP_FMT_CHAT_GLUE(codex)
 
 static void chat_stream_event(struct cp_relay_x *x, const struct cm_sse_event *ev)
 {
@@ -85,40 +75,19 @@ static void chat_stream_event(struct cp_relay_x *x, const struct cm_sse_event *e
         x->content = 1;
 }
 
-static int chat_stream_finish(struct cp_relay_x *x)
-{
-    return cp_tr_chat_codex_stream_finish(x->st, &x->out, &x->err);
-}
-
-static int chat_stream_usage(struct cp_relay_x *x, struct cp_tr_usage *u)
-{
-    return cp_tr_chat_codex_stream_usage(x->st, u);
-}
-
-static void chat_stream_cleanup(struct cp_relay_x *x)
-{
-    if (x->st)
-        cp_tr_chat_codex_stream_cleanup(x->st);
-    cm_free(x->st);
-    x->st = NULL;
-}
-
-static int chat_aggregate(struct cp_relay_x *x, const char *body, size_t len, char **out,
-                          size_t *out_len, struct cp_tr_usage *u)
-{
-    cJSON *res = NULL;
-    int rc = cp_tr_chat_codex_aggregate(body ? body : "", len, x->client, x->chunk_id, x->created,
-                                        &res, u, &x->err);
-    if (!rc)
-        rc = cm_json_print(res, out, out_len);
-    cJSON_Delete(res);
-    return rc;
-}
-
-const struct cp_relay_fmt cp_fmt_chat_codex = {
-    "chat->codex",      "codex",           CP_PROVIDER_CODEX,   chat_prepare,
-    codex_build,        codex_outcome,     chat_stream_init,    chat_stream_event,
-    chat_stream_finish, chat_stream_usage, chat_stream_cleanup, chat_aggregate, NULL};
+const struct cp_relay_fmt cp_fmt_chat_codex = {"chat->codex",
+                                               "codex",
+                                               CP_PROVIDER_CODEX,
+                                               chat_prepare,
+                                               codex_build,
+                                               codex_outcome,
+                                               chat_stream_init,
+                                               chat_stream_event,
+                                               chat_stream_finish,
+                                               chat_stream_usage,
+                                               chat_stream_cleanup,
+                                               chat_aggregate,
+                                               NULL};
 
 /* ---- OpenAI Responses clients: Codex speaks their format ---- */
 
@@ -299,10 +268,19 @@ out:
     return rc;
 }
 
-const struct cp_relay_fmt cp_fmt_responses_codex = {
-    "responses->codex", "codex",           CP_PROVIDER_CODEX,   resp_prepare,
-    codex_build,        codex_outcome,     resp_stream_init,    resp_stream_event,
-    resp_stream_finish, resp_stream_usage, resp_stream_cleanup, resp_aggregate, NULL};
+const struct cp_relay_fmt cp_fmt_responses_codex = {"responses->codex",
+                                                    "codex",
+                                                    CP_PROVIDER_CODEX,
+                                                    resp_prepare,
+                                                    codex_build,
+                                                    codex_outcome,
+                                                    resp_stream_init,
+                                                    resp_stream_event,
+                                                    resp_stream_finish,
+                                                    resp_stream_usage,
+                                                    resp_stream_cleanup,
+                                                    resp_aggregate,
+                                                    NULL};
 
 /* ---- Claude Messages clients ---- */
 
@@ -365,7 +343,16 @@ static int msg_aggregate(struct cp_relay_x *x, const char *body, size_t len, cha
     return rc;
 }
 
-const struct cp_relay_fmt cp_fmt_messages_codex = {
-    "messages->codex", "codex",          CP_PROVIDER_CODEX,  msg_prepare,
-    codex_build,       codex_outcome,    msg_stream_init,    msg_stream_event,
-    msg_stream_finish, msg_stream_usage, msg_stream_cleanup, msg_aggregate, NULL};
+const struct cp_relay_fmt cp_fmt_messages_codex = {"messages->codex",
+                                                   "codex",
+                                                   CP_PROVIDER_CODEX,
+                                                   msg_prepare,
+                                                   codex_build,
+                                                   codex_outcome,
+                                                   msg_stream_init,
+                                                   msg_stream_event,
+                                                   msg_stream_finish,
+                                                   msg_stream_usage,
+                                                   msg_stream_cleanup,
+                                                   msg_aggregate,
+                                                   NULL};

@@ -11,6 +11,8 @@
  */
 #include "api/relay_fmt.h"
 
+#include "api/fmt_chat_glue.h"
+
 #include "cm/alloc.h"
 #include "cm/err.h"
 #include "cm/json.h"
@@ -48,7 +50,9 @@ static int wrap(struct cp_relay_x *x, const struct cp_authstore_cred *c, enum cp
     if (!(env = cJSON_CreateObject()) ||
         (a != CP_GEMINI_COUNT &&
          (!cJSON_AddStringToObject(env, "model",
-                                  x->up_model ? x->up_model : x->extra ? x->extra : x->model) ||
+                                   x->up_model ? x->up_model
+                                   : x->extra  ? x->extra
+                                               : x->model) ||
           !cJSON_AddStringToObject(env, "project",
                                    c->af && c->af->project_id ? c->af->project_id : ""))) ||
         (rc = cm_json_print(env, &head, &hlen))) {
@@ -134,63 +138,22 @@ static int chat_prepare(struct cp_relay_x *x, struct cp_tr_err *e)
     return gemini_raw(x, g, base, action_of(x), e);
 }
 
-static int chat_stream_init(struct cp_relay_x *x)
-{
-    struct cp_tr_chat_gemini_stream *st = cm_calloc(1, sizeof *st);
-    int rc;
-    if (!st)
-        return CM_ERR_NOMEM;
-    rc = cp_tr_chat_gemini_stream_init(st, x->client, x->chunk_id, x->created, NULL);
-    if (rc)
-        cm_free(st);
-    else
-        x->st = st;
-    return rc;
-}
+CP_FMT_CHAT_GLUE(gemini)
+CP_FMT_CHAT_EVENT(gemini)
 
-static void chat_stream_event(struct cp_relay_x *x, const struct cm_sse_event *ev)
-{
-    cp_relay_x_fail(x, cp_tr_chat_gemini_stream_event(x->st, ev->type, ev->type_len, ev->data,
-                                                      ev->data_len, &x->out, &x->err));
-    if (cp_tr_chat_gemini_stream_has_content(x->st))
-        x->content = 1;
-}
-
-static int chat_stream_finish(struct cp_relay_x *x)
-{
-    return cp_tr_chat_gemini_stream_finish(x->st, &x->out, &x->err);
-}
-
-static int chat_stream_usage(struct cp_relay_x *x, struct cp_tr_usage *u)
-{
-    return cp_tr_chat_gemini_stream_usage(x->st, u);
-}
-
-static void chat_stream_cleanup(struct cp_relay_x *x)
-{
-    if (x->st)
-        cp_tr_chat_gemini_stream_cleanup(x->st);
-    cm_free(x->st);
-    x->st = NULL;
-}
-
-static int chat_aggregate(struct cp_relay_x *x, const char *body, size_t len, char **out,
-                          size_t *out_len, struct cp_tr_usage *u)
-{
-    cJSON *res = NULL;
-    int rc = cp_tr_chat_gemini_aggregate(body ? body : "", len, x->client, x->chunk_id, x->created,
-                                         &res, u, &x->err);
-    if (!rc)
-        rc = cm_json_print(res, out, out_len);
-    cJSON_Delete(res);
-    return rc;
-}
-
-const struct cp_relay_fmt cp_fmt_chat_gemini = {
-    "chat->gemini",     "gemini",          CP_PROVIDER_GEMINI,  chat_prepare,
-    gemini_build,       gemini_outcome,    chat_stream_init,    chat_stream_event,
-    chat_stream_finish, chat_stream_usage, chat_stream_cleanup, chat_aggregate,
-    NULL};
+const struct cp_relay_fmt cp_fmt_chat_gemini = {"chat->gemini",
+                                                "gemini",
+                                                CP_PROVIDER_GEMINI,
+                                                chat_prepare,
+                                                gemini_build,
+                                                gemini_outcome,
+                                                chat_stream_init,
+                                                chat_stream_event,
+                                                chat_stream_finish,
+                                                chat_stream_usage,
+                                                chat_stream_cleanup,
+                                                chat_aggregate,
+                                                NULL};
 
 /* ---- Gemini clients: passthrough ---- */
 
@@ -224,8 +187,8 @@ static int apply_suffix(struct cp_relay_x *x, cJSON *req)
     static const struct {
         const char *level;
         int budget;
-    } budgets[] = {{"none", 0},       {"minimal", 512}, {"low", 1024},   {"medium", 8192},
-                   {"high", 24576},   {"xhigh", 32768}, {"max", 128000}, {"auto", -1}};
+    } budgets[] = {{"none", 0},     {"minimal", 512}, {"low", 1024},   {"medium", 8192},
+                   {"high", 24576}, {"xhigh", 32768}, {"max", 128000}, {"auto", -1}};
     char *base = NULL;
     const char *effort = NULL;
     cJSON *gc, *tc;
@@ -370,11 +333,19 @@ static int pass_aggregate(struct cp_relay_x *x, const char *body, size_t len, ch
     return rc;
 }
 
-const struct cp_relay_fmt cp_fmt_gemini_gemini = {
-    "gemini->gemini",   "gemini",          CP_PROVIDER_GEMINI,  pass_prepare,
-    gemini_build,       gemini_outcome,    pass_stream_init,    pass_stream_event,
-    pass_stream_finish, pass_stream_usage, pass_stream_cleanup, pass_aggregate,
-    NULL};
+const struct cp_relay_fmt cp_fmt_gemini_gemini = {"gemini->gemini",
+                                                  "gemini",
+                                                  CP_PROVIDER_GEMINI,
+                                                  pass_prepare,
+                                                  gemini_build,
+                                                  gemini_outcome,
+                                                  pass_stream_init,
+                                                  pass_stream_event,
+                                                  pass_stream_finish,
+                                                  pass_stream_usage,
+                                                  pass_stream_cleanup,
+                                                  pass_aggregate,
+                                                  NULL};
 
 /* ---- countTokens (Gemini clients on Gemini) ---- */
 
@@ -403,8 +374,16 @@ static int count_aggregate(struct cp_relay_x *x, const char *body, size_t len, c
     return pass_aggregate(x, body, len, out, out_len, &(struct cp_tr_usage){0});
 }
 
-const struct cp_relay_fmt cp_fmt_count_gemini = {
-    "gemini->gemini:count", "gemini",          CP_PROVIDER_GEMINI,  count_prepare,
-    count_build,            gemini_outcome,    pass_stream_init,    pass_stream_event,
-    pass_stream_finish,     pass_stream_usage, pass_stream_cleanup, count_aggregate,
-    NULL};
+const struct cp_relay_fmt cp_fmt_count_gemini = {"gemini->gemini:count",
+                                                 "gemini",
+                                                 CP_PROVIDER_GEMINI,
+                                                 count_prepare,
+                                                 count_build,
+                                                 gemini_outcome,
+                                                 pass_stream_init,
+                                                 pass_stream_event,
+                                                 pass_stream_finish,
+                                                 pass_stream_usage,
+                                                 pass_stream_cleanup,
+                                                 count_aggregate,
+                                                 NULL};
